@@ -1,0 +1,4 @@
+from mailbot.cli import main
+import sys
+
+sys.exit(main())

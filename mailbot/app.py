@@ -1,0 +1,148 @@
+"""Start-up: settings in, services built and wired (database, stores, sources, outbox), no globals."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy import select
+
+from mailbot import outbox
+from mailbot.blobs import BlobStore
+from mailbot.config import Agency, Settings
+from mailbot.db import Database
+from mailbot.intake import Intake
+from mailbot.models import AgencyRow
+from mailbot.notify import Notifier
+from mailbot.paths import templates_dir
+from mailbot.render import Renderer
+from mailbot.sources import BacklogDecisionNeeded, Source
+from mailbot.sources.imap import Checkpoints, ImapSource
+from mailbot.sources.maildir import MaildirSource
+
+log = logging.getLogger("mailbot.run")
+
+# Errors that mean "the mail server went away": reconnect and go on.
+CONNECTION_ERRORS = (IMAPClientError, OSError, socket.error, EOFError)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class PassReport:
+    agency: str
+    counts: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    failed: int = 0
+
+    def add(self, disposition: str) -> None:
+        self.counts[disposition] = self.counts.get(disposition, 0) + 1
+
+
+class Worker:
+    """One agency: its mailbox, its intake and its outbox."""
+
+    def __init__(self, agency: Agency, db: Database, source: Source, intake: Intake, transport: outbox.Transport,
+                 now: Callable[[], datetime] = utcnow):
+        self.agency = agency
+        self.db = db
+        self.source = source
+        self.intake = intake
+        self.transport = transport
+        self.now = now
+
+    def run_pass(self, progress: Callable[[int, str], None] | None = None) -> PassReport:
+        report = PassReport(self.agency.slug)
+        for n, (key, raw) in enumerate(self.source.pending(), start=1):
+            outcome = self.intake.process(raw, source=f"{self.source.name}#{key}")
+            self.source.done(key)  # after the commit: a crash before this means a no-op repeat
+            report.add(outcome.disposition if outcome.new else "already stored")
+            if progress:
+                progress(n, outcome.disposition)
+        report.sent, report.failed = outbox.deliver(self.db, self.agency, self.transport, self.now())
+        return report
+
+    def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,
+                           sleep: Callable[[float], None] = time.sleep) -> PassReport:
+        """One pass that survives a dropped connection: reconnect with backoff and resume from the checkpoint."""
+        total = PassReport(self.agency.slug)
+        for attempt in range(attempts):
+            try:
+                report = self.run_pass(progress)
+            except BacklogDecisionNeeded:
+                raise
+            except CONNECTION_ERRORS as exc:
+                self.source.close()
+                delay = min(2 ** attempt, 300)
+                log.warning("mail server connection lost; reconnecting", extra={
+                    "agency": self.agency.slug, "error": repr(exc), "retry_in": delay})
+                sleep(delay)
+                continue
+            for k, v in report.counts.items():
+                total.counts[k] = total.counts.get(k, 0) + v
+            total.sent += report.sent
+            total.failed += report.failed
+            return total
+        raise ConnectionError(f"{self.agency.slug}: mail server unreachable after {attempts} attempts")
+
+    def run_forever(self, stop: threading.Event, wait: float = 60) -> None:
+        backoff = 1
+        while not stop.is_set():
+            try:
+                self.run_pass()
+                self.source.wait(wait)
+                backoff = 1
+            except BacklogDecisionNeeded:
+                raise
+            except CONNECTION_ERRORS as exc:
+                self.source.close()
+                log.warning("mail server connection lost; reconnecting", extra={
+                    "agency": self.agency.slug, "error": repr(exc), "retry_in": backoff})
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 300)
+
+
+class App:
+    def __init__(self, settings: Settings, now: Callable[[], datetime] = utcnow):
+        self.settings = settings
+        self.now = now
+        self.db = Database(settings.database_url)
+        self.raw_store = BlobStore(settings.storage_dir / "raw")
+        self.file_store = BlobStore(settings.storage_dir / "files")
+        self.renderer = Renderer(templates_dir())
+
+    def migrate(self) -> None:
+        self.db.upgrade()
+        with self.db.transaction() as s:
+            known = {row.slug: row for row in s.scalars(select(AgencyRow))}
+            for agency in self.settings.agencies:
+                if agency.slug in known:
+                    known[agency.slug].name = agency.name
+                else:
+                    s.add(AgencyRow(slug=agency.slug, name=agency.name))
+
+    def source_for(self, agency: Agency, backlog: str = "ask") -> Source:
+        if agency.mailbox.scheme == "maildir":
+            from pathlib import Path
+            return MaildirSource(Path(agency.mailbox.path))
+        return ImapSource(agency.mailbox, Checkpoints(self.db, agency.slug), backlog=backlog)
+
+    def intake_for(self, agency: Agency) -> Intake:
+        notifier = Notifier(agency, self.renderer, self.file_store)
+        return Intake(agency, self.db, self.raw_store, self.file_store, notifier, now=self.now)
+
+    def worker(self, agency: Agency, backlog: str = "ask", source: Source | None = None,
+               transport: outbox.Transport | None = None) -> Worker:
+        return Worker(agency, self.db, source or self.source_for(agency, backlog), self.intake_for(agency),
+                      transport or outbox.transport_for(agency.outgoing), now=self.now)
+
+    def close(self) -> None:
+        self.db.dispose()

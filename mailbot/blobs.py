@@ -1,0 +1,37 @@
+"""Content-addressed files on disk: raw messages (.eml) and attachments, written once, never changed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+
+class BlobStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, sha256: str, suffix: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}{suffix}"
+
+    def put(self, data: bytes, suffix: str = "") -> tuple[str, Path]:
+        """Store bytes under their SHA-256; a second put of the same bytes writes nothing."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest, suffix)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return digest, target
+
+    def get(self, sha256: str, suffix: str = "") -> bytes:
+        return self.path(sha256, suffix).read_bytes()

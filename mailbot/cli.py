@@ -1,0 +1,227 @@
+"""The `mailbot` command: run the daemon or one pass, list and show what is filed, check a config, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from mailbot import config, views
+from mailbot.app import App
+from mailbot.logs import setup_logging
+from mailbot.sources import BacklogDecisionNeeded
+
+DEFAULT_CONFIG = "config/mailbot.toml"
+
+
+def _load(args: argparse.Namespace) -> config.Settings:
+    try:
+        return config.load(args.config)
+    except config.ConfigError as exc:
+        print(f"mailbot: {len(exc.problems)} problem(s) in the configuration:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    print(f"{args.config}: OK")
+    print(f"  database: {settings.database_url}")
+    print(f"  storage:  {settings.storage_dir}")
+    for a in settings.agencies:
+        print(f"  agency {a.slug}: {a.name}")
+        print(f"    mailbox  {a.mailbox.redacted()}")
+        print(f"    outgoing {a.outgoing.redacted()}")
+        print(f"    board {a.board_address}; {len(a.members)} members, {len(a.units)} units, "
+              f"{len(a.staff)} staff; references {a.reference_prefix}-YYYY-NNNN")
+    return 0
+
+
+def _progress(total_label: str):
+    def report(n: int, disposition: str) -> None:
+        if n % 25 == 0:
+            print(f"  {total_label}: {n} messages processed (last: {disposition})", file=sys.stderr, flush=True)
+    return report
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    app = App(settings)
+    app.migrate()
+    agencies = [a for a in settings.agencies if not args.agency or a.slug == args.agency]
+    try:
+        if args.once:
+            for agency in agencies:
+                report = app.worker(agency, backlog=args.backlog).run_pass_resilient(
+                    progress=_progress(agency.slug))
+                counts = ", ".join(f"{v} {k}" for k, v in sorted(report.counts.items())) or "no new mail"
+                print(f"{agency.slug}: {counts}; sent {report.sent}, failed {report.failed}")
+            return 0
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        threads = []
+        errors: list[BaseException] = []
+
+        def work(agency: config.Agency) -> None:
+            try:
+                app.worker(agency, backlog=args.backlog).run_forever(stop, wait=args.wait)
+            except BaseException as exc:  # noqa: BLE001 - reported below, and stops the others
+                errors.append(exc)
+                stop.set()
+
+        for agency in agencies:
+            t = threading.Thread(target=work, args=(agency,), name=f"mailbot-{agency.slug}", daemon=True)
+            t.start()
+            threads.append(t)
+        Path(settings.storage_dir).mkdir(parents=True, exist_ok=True)
+        while not stop.wait(30):
+            (Path(settings.storage_dir) / "heartbeat").touch()
+        for t in threads:
+            t.join(timeout=10)
+        for exc in errors:
+            raise exc
+        return 0
+    except BacklogDecisionNeeded as exc:
+        print(f"mailbot: the mailbox {exc.mailbox} already holds {exc.count} message(s) and mailbot has not read "
+              "it before.\n  Run again with --backlog process to file them all, or --backlog skip to start from "
+              "new mail only.", file=sys.stderr)
+        return 3
+    finally:
+        app.close()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    app = App(settings)
+    app.migrate()
+    with app.db.transaction() as s:
+        if args.held or args.messages:
+            rows = views.inbound_rows(s, "held" if args.held else None, args.agency)
+        else:
+            rows = views.article_rows(s, args.agency)
+    app.close()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("(nothing)")
+    for r in rows:
+        if "reference" in r:
+            missing = f"  thiếu: {', '.join(r['missing'])}" if r["missing"] else ""
+            print(f"{r['reference']}  {r['status']:<17} {r['category']:<10} {r['title'][:60]}  "
+                  f"[{r['author'] or r['submitter']}]{missing}")
+        else:
+            print(f"#{r['id']:<5} {r['disposition']:<9} {r['from'][:32]:<32} {r['subject'][:50]}\n"
+                  f"       {r['reason']}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    app = App(settings)
+    app.migrate()
+    with app.db.transaction() as s:
+        detail = views.article_detail(s, args.reference, args.agency)
+    app.close()
+    if detail is None:
+        print(f"mailbot: no article {args.reference}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(detail, ensure_ascii=False, indent=2))
+        return 0
+    print(format_detail(detail))
+    return 0
+
+
+def format_detail(d: dict) -> str:
+    a = d["author"] or {}
+    lines = [
+        f"{d['reference']}  {d['title']}",
+        f"  status:    {d['status']} ({d['status_label']})",
+        f"  category:  {d['category']}",
+        f"  received:  {d['received_at']}",
+        f"  author:    {a.get('name', '')} | {a.get('title', '')} | {a.get('unit', '')} | "
+        f"{a.get('phone', '')} {a.get('address', '')} | {a.get('email', '')}",
+        f"  sources:   {', '.join(f'{k} from {v}' for k, v in (a.get('sources') or {}).items())}",
+        f"  submitter: {d['submitter']}",
+    ]
+    if d["missing"]:
+        lines.append(f"  missing:   {', '.join(d['missing'])}")
+    lines.append("  attachments:")
+    for f in d["attachments"] or [{"filename": "(none)"}]:
+        if "kind" in f:
+            lines.append(f"    - {f['filename']} [{f['kind'] or f['sniffed_type']}, {f['size']} B, v{f['version']}] "
+                         f"{f['status']}{': ' + f['reason'] if f['reason'] else ''}")
+        else:
+            lines.append("    (none)")
+    lines.append("  messages in:")
+    for m in d["messages_in"]:
+        lines.append(f"    #{m['id']} {m['received_at']} {m['from']}: {m['subject']} -> {m['disposition']}")
+    lines.append("  messages out:")
+    for m in d["messages_out"]:
+        lines.append(f"    #{m['id']} {m['kind']} to {', '.join(m['to'])}: {m['status']}"
+                     f"{' (' + m['last_error'] + ')' if m['last_error'] else ''}")
+    lines.append("  history:")
+    for e in d["history"]:
+        change = f" {e['from'] or '-'} -> {e['to']}" if e["from"] != e["to"] else ""
+        lines.append(f"    {e['at']} {e['event']}{change} by {e['actor']}{': ' + e['detail'] if e['detail'] else ''}")
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mailbot import demo
+    return demo.run(Path(args.dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailbot", description=__doc__)
+    parser.add_argument("--config", default=os.environ.get("MAILBOT_CONFIG", DEFAULT_CONFIG),
+                        help=f"settings file (default: $MAILBOT_CONFIG or {DEFAULT_CONFIG})")
+    parser.add_argument("--log-level", default=os.environ.get("MAILBOT_LOG_LEVEL", "WARNING"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="watch the mailboxes (or one pass with --once)")
+    p.add_argument("--once", action="store_true", help="one pass: fetch, process, send, exit")
+    p.add_argument("--backlog", choices=("ask", "process", "skip"), default="ask",
+                   help="first start on a mailbox that already holds mail: process it, or skip to new mail")
+    p.add_argument("--agency", help="only this agency (slug)")
+    p.add_argument("--wait", type=float, default=300, help="longest wait for new mail between passes (seconds)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("list", help="filed articles (or --held / --messages)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--held", action="store_true", help="messages held for the secretary")
+    p.add_argument("--messages", action="store_true", help="every incoming message and what became of it")
+    p.add_argument("--agency")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="one article: sender, files, messages in and out, history")
+    p.add_argument("reference")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--agency")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("check", help="validate the configuration; every problem at once")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("demo", help="file sample Vietnamese submissions with the embedded default and show it")
+    p.add_argument("--dir", default="storage/demo", help="where the demo keeps its mailbox, outbox and database")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

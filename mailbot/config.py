@@ -1,0 +1,465 @@
+"""Settings: one TOML file (plus presets and a staff CSV) read into immutable objects, every problem reported at once."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from mailbot.paths import presets_dir
+
+ROLES = ("head", "deputy_head", "member", "secretary", "director")
+CATEGORIES = ("news", "article", "document", "statistics", "report", "photos")
+OUTSIDE_SENDER_POLICIES = ("accept", "hold")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A mailbox or an outgoing transport, parsed from its URL."""
+
+    url: str
+    scheme: str  # imap, imaps, maildir | smtp, smtps, file
+    host: str = ""
+    port: int = 0
+    username: str = ""
+    password: str = ""
+    folder: str = "INBOX"
+    path: str = ""
+    starttls: bool = False
+
+    def redacted(self) -> str:
+        return re.sub(r"//[^@/]*:[^@/]*@", "//***:***@", self.url)
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    email: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    aliases: tuple[str, ...] = ()
+    head: str = ""
+    focal_points: tuple[str, ...] = ()
+    monthly_quota: int = 0
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    name: str
+    email: str
+    unit: str = ""
+    title: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    name: str
+    label: str
+    tags: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    max_message_bytes: int = 50 * 1024 * 1024
+    accepted_types: tuple[str, ...] = ("docx", "doc", "odt", "pdf", "jpg", "png", "gif", "bmp")
+    default_category: str = "news"
+    outside_senders: str = "accept"
+    require_email: bool = False
+    admin_address: str = ""
+
+
+@dataclass(frozen=True)
+class Agency:
+    slug: str
+    name: str
+    website: str
+    board_address: str
+    mailbox: Endpoint
+    outgoing: Endpoint
+    reference_prefix: str
+    message_id_domain: str
+    members: tuple[Member, ...] = ()
+    units: tuple[Unit, ...] = ()
+    staff: tuple[StaffMember, ...] = ()
+    accepted_domains: tuple[str, ...] = ()
+    categories: tuple[CategoryRule, ...] = ()
+    intake: IntakeSettings = IntakeSettings()
+    # Settings later features read (calendar, deadlines, workflow, quotas): kept as
+    # validated-as-a-table raw data until those features give them a shape.
+    calendar: dict[str, Any] = field(default_factory=dict)
+    deadlines: dict[str, Any] = field(default_factory=dict)
+    workflow: dict[str, Any] = field(default_factory=dict)
+
+    def members_with(self, role: str) -> list[Member]:
+        return [m for m in self.members if m.role == role]
+
+    def member_by_email(self, email: str) -> Member | None:
+        email = email.lower()
+        return next((m for m in self.members if m.email.lower() == email), None)
+
+    def staff_by_email(self, email: str) -> StaffMember | None:
+        email = email.lower()
+        return next((s for s in self.staff if s.email.lower() == email), None)
+
+    def is_accepted_domain(self, email: str) -> bool:
+        domain = email.rpartition("@")[2].lower()
+        return any(domain == d or domain.endswith("." + d) for d in self.accepted_domains)
+
+    def own_addresses(self) -> set[str]:
+        """Addresses mail from which must never be answered (our own: loops)."""
+        addrs = {self.board_address.lower()}
+        if self.mailbox.username and "@" in self.mailbox.username:
+            addrs.add(self.mailbox.username.lower())
+        return addrs
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path
+    database_url: str
+    storage_dir: Path
+    agencies: tuple[Agency, ...]
+
+    def agency(self, slug: str) -> Agency:
+        for agency in self.agencies:
+            if agency.slug == slug:
+                return agency
+        raise KeyError(slug)
+
+
+class _Reader:
+    """Reads typed values out of nested dicts, recording problems instead of raising."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, key, message))
+
+    def get(self, table: dict, key: str, path: str, kind: type | tuple, default: Any = None,
+            required: bool = False) -> Any:
+        full = f"{path}.{key}" if path else key
+        if key not in table:
+            if required:
+                self.problem(full, "is required")
+            return default
+        value = table[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.problem(full, f"must be a {names}, not {type(value).__name__} ({value!r})")
+            return default
+        return value
+
+    def email(self, table: dict, key: str, path: str, required: bool = True) -> str:
+        value = self.get(table, key, path, str, "", required)
+        if value and not _EMAIL_RE.match(value):
+            self.problem(f"{path}.{key}", f"{value!r} is not an email address")
+        return value.strip().lower() if value else ""
+
+
+def parse_endpoint(url: str, kinds: tuple[str, ...], base: Path) -> Endpoint:
+    """Parse a mailbox or outgoing URL; raise ValueError with a reader-facing reason."""
+    if ":" not in url:
+        raise ValueError(f"{url!r} is not a URL; expected one of {', '.join(k + ':' for k in kinds)}")
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in kinds:
+        raise ValueError(f"scheme {scheme!r} is not supported here; use one of {', '.join(kinds)}")
+    if scheme in ("maildir", "file"):
+        raw = url.split(":", 1)[1]
+        if raw.startswith("//"):
+            raw = raw[2:]
+        if not raw:
+            raise ValueError("needs a path, e.g. maildir:storage/inbox")
+        path = Path(raw)
+        return Endpoint(url=url, scheme=scheme, path=str(path if path.is_absolute() else base / path))
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError("needs a host, e.g. imaps://user@mail.example.gov.vn/INBOX")
+    default_port = {"imap": 143, "imaps": 993, "smtp": 25, "smtps": 465}[scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from None
+    query = parse_qs(parts.query)
+    starttls = query.get("starttls", ["0" if scheme in ("imaps", "smtps") else "auto"])[0]
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    return Endpoint(
+        url=url, scheme=scheme, host=parts.hostname, port=port,
+        username=unquote(parts.username or ""), password=unquote(parts.password or ""),
+        folder=folder, starttls=starttls in ("1", "true", "yes", "auto") and scheme in ("imap", "smtp"),
+    )
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Deep-merge tables; the agency's own values win, lists replace."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load_toml(path: Path, reader: _Reader, key: str) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        reader.problem(key, f"file {path} does not exist")
+    except tomllib.TOMLDecodeError as exc:
+        reader.problem(key, f"{path} is not valid TOML: {exc}")
+    return {}
+
+
+def load_staff_csv(path: Path, reader: _Reader, key: str) -> list[StaffMember]:
+    """Staff directory CSV: header row with name, unit, title, phone, email (Vietnamese headers accepted)."""
+    aliases = {
+        "name": ("name", "họ tên", "họ và tên", "ho ten"),
+        "unit": ("unit", "đơn vị", "don vi"),
+        "title": ("title", "chức vụ", "chức danh", "chuc vu"),
+        "phone": ("phone", "điện thoại", "sđt", "dien thoai"),
+        "email": ("email", "e-mail", "thư điện tử"),
+    }
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reader.problem(key, f"cannot read staff CSV {path}: {exc}")
+        return []
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        return []
+    header = [h.strip().lower() for h in rows[0]]
+    index: dict[str, int] = {}
+    for field_name, names in aliases.items():
+        for i, h in enumerate(header):
+            if h in names:
+                index[field_name] = i
+    for needed in ("name", "email"):
+        if needed not in index:
+            reader.problem(key, f"{path}: header has no {needed!r} column (found {rows[0]})")
+            return []
+    staff = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        value = {f: (row[i].strip() if i < len(row) else "") for f, i in index.items()}
+        if not _EMAIL_RE.match(value["email"]):
+            reader.problem(key, f"{path} line {line_no}: {value['email']!r} is not an email address")
+            continue
+        staff.append(StaffMember(name=value["name"], email=value["email"].lower(), unit=value.get("unit", ""),
+                                 title=value.get("title", ""), phone=value.get("phone", "")))
+    return staff
+
+
+def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agency | None:
+    # Layers: the common defaults, then the named preset, then the agency's own table.
+    common = presets_dir() / "_common.toml"
+    base_raw = _load_toml(common, r, "(presets)").get("agency", {}) if common.exists() else {}
+    preset_name = r.get(raw, "preset", path, str)
+    if preset_name:
+        preset_file = presets_dir() / f"{preset_name}.toml"
+        if preset_name.startswith("_") or not preset_file.exists():
+            known = sorted(p.stem for p in presets_dir().glob("*.toml") if not p.stem.startswith("_"))
+            r.problem(f"{path}.preset", f"no preset {preset_name!r}; known: {', '.join(known)}")
+        else:
+            base_raw = _merge(base_raw, _load_toml(preset_file, r, f"{path}.preset").get("agency", {}))
+    raw = _merge(base_raw, raw)
+
+    slug = r.get(raw, "slug", path, str, "", required=True)
+    if slug and not _SLUG_RE.match(slug):
+        r.problem(f"{path}.slug", f"{slug!r} must be lowercase letters, digits and dashes")
+    name = r.get(raw, "name", path, str, "", required=True)
+    website = r.get(raw, "website", path, str, "")
+    board = r.email(raw, "board_address", path)
+    prefix = r.get(raw, "reference_prefix", path, str, "BBT")
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", prefix or ""):
+        r.problem(f"{path}.reference_prefix", f"{prefix!r} must be 1-10 capital letters or digits")
+
+    endpoints = {}
+    for key, kinds, secret_key in (("mailbox", ("imap", "imaps", "maildir"), "mailbox_password_env"),
+                                   ("outgoing", ("smtp", "smtps", "file"), "outgoing_password_env")):
+        url = r.get(raw, key, path, str, "", required=True)
+        endpoint = None
+        if url:
+            try:
+                endpoint = parse_endpoint(url, kinds, base)
+            except ValueError as exc:
+                r.problem(f"{path}.{key}", str(exc))
+        env_name = r.get(raw, secret_key, path, str, "")
+        if endpoint and env_name:
+            if env_name in env:
+                endpoint = Endpoint(**{**endpoint.__dict__, "password": env[env_name]})
+            else:
+                r.problem(f"{path}.{secret_key}", f"environment variable {env_name} is not set")
+        endpoints[key] = endpoint
+
+    members = []
+    for i, m in enumerate(r.get(raw, "members", path, list, [])):
+        mpath = f"{path}.members[{i}]"
+        if not isinstance(m, dict):
+            r.problem(mpath, "must be a table with name, email, role")
+            continue
+        role = r.get(m, "role", mpath, str, "", required=True)
+        if role and role not in ROLES:
+            r.problem(f"{mpath}.role", f"{role!r} is not one of {', '.join(ROLES)}")
+        members.append(Member(name=r.get(m, "name", mpath, str, "", required=True),
+                              email=r.email(m, "email", mpath), role=role))
+
+    units = []
+    for i, u in enumerate(r.get(raw, "units", path, list, [])):
+        upath = f"{path}.units[{i}]"
+        if not isinstance(u, dict):
+            r.problem(upath, "must be a table")
+            continue
+        quota = r.get(u, "monthly_quota", upath, int, 0)
+        if quota < 0:
+            r.problem(f"{upath}.monthly_quota", "must not be negative")
+        units.append(Unit(
+            name=r.get(u, "name", upath, str, "", required=True),
+            aliases=tuple(r.get(u, "aliases", upath, list, [])),
+            head=r.email(u, "head", upath, required=False),
+            focal_points=tuple(x.lower() for x in r.get(u, "focal_points", upath, list, []) if isinstance(x, str)),
+            monthly_quota=quota,
+        ))
+
+    staff = []
+    for i, s in enumerate(r.get(raw, "staff", path, list, [])):
+        spath = f"{path}.staff[{i}]"
+        if not isinstance(s, dict):
+            r.problem(spath, "must be a table")
+            continue
+        staff.append(StaffMember(
+            name=r.get(s, "name", spath, str, "", required=True), email=r.email(s, "email", spath),
+            unit=r.get(s, "unit", spath, str, ""), title=r.get(s, "title", spath, str, ""),
+            phone=r.get(s, "phone", spath, str, "")))
+    staff_csv = r.get(raw, "staff_csv", path, str)
+    if staff_csv:
+        csv_path = Path(staff_csv) if Path(staff_csv).is_absolute() else base / staff_csv
+        staff.extend(load_staff_csv(csv_path, r, f"{path}.staff_csv"))
+
+    domains = tuple(d.lower().lstrip("@") for d in r.get(raw, "accepted_domains", path, list, []))
+
+    categories = []
+    for cname, c in r.get(raw, "categories", path, dict, {}).items():
+        cpath = f"{path}.categories.{cname}"
+        if cname not in CATEGORIES:
+            r.problem(cpath, f"unknown category; use one of {', '.join(CATEGORIES)}")
+            continue
+        if not isinstance(c, dict):
+            r.problem(cpath, "must be a table with label, tags, keywords")
+            continue
+        categories.append(CategoryRule(cname, r.get(c, "label", cpath, str, cname),
+                                       tuple(r.get(c, "tags", cpath, list, [])),
+                                       tuple(r.get(c, "keywords", cpath, list, []))))
+
+    intake_raw = r.get(raw, "intake", path, dict, {})
+    ipath = f"{path}.intake"
+    intake = IntakeSettings(
+        max_attachment_bytes=int(r.get(intake_raw, "max_attachment_mb", ipath, (int, float), 25) * 1024 * 1024),
+        max_message_bytes=int(r.get(intake_raw, "max_message_mb", ipath, (int, float), 50) * 1024 * 1024),
+        accepted_types=tuple(r.get(intake_raw, "accepted_types", ipath, list, list(IntakeSettings.accepted_types))),
+        default_category=r.get(intake_raw, "default_category", ipath, str, "news"),
+        outside_senders=r.get(intake_raw, "outside_senders", ipath, str, "accept"),
+        require_email=r.get(intake_raw, "require_email", ipath, bool, False),
+        admin_address=r.email(intake_raw, "admin_address", ipath, required=False),
+    )
+    if intake.default_category not in CATEGORIES:
+        r.problem(f"{ipath}.default_category", f"{intake.default_category!r} is not one of {', '.join(CATEGORIES)}")
+    if intake.outside_senders not in OUTSIDE_SENDER_POLICIES:
+        r.problem(f"{ipath}.outside_senders", f"must be one of {', '.join(OUTSIDE_SENDER_POLICIES)}")
+    unknown_types = set(intake.accepted_types) - set(KNOWN_TYPES)
+    if unknown_types:
+        r.problem(f"{ipath}.accepted_types", f"unknown types {sorted(unknown_types)}; known: {', '.join(KNOWN_TYPES)}")
+
+    for key in ("calendar", "deadlines", "workflow"):
+        r.get(raw, key, path, dict, {})
+
+    if any(e is None for e in endpoints.values()) or not board:
+        return None
+    mid_domain = r.get(raw, "message_id_domain", path, str, "") or board.rpartition("@")[2]
+    return Agency(
+        slug=slug, name=name, website=website, board_address=board,
+        mailbox=endpoints["mailbox"], outgoing=endpoints["outgoing"], reference_prefix=prefix,
+        message_id_domain=mid_domain, members=tuple(members), units=tuple(units), staff=tuple(staff),
+        accepted_domains=domains, categories=tuple(categories), intake=intake,
+        calendar=raw.get("calendar", {}), deadlines=raw.get("deadlines", {}), workflow=raw.get("workflow", {}),
+    )
+
+
+# Attachment kinds mailbot can recognise; `accepted_types` picks from these.
+KNOWN_TYPES = ("docx", "doc", "odt", "pdf", "jpg", "png", "gif", "bmp", "xlsx", "xls", "ods", "txt",
+               "mp3", "mp4", "zip")
+
+
+def load(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read a config file; raise ConfigError listing every problem found."""
+    path = Path(path)
+    r = _Reader(str(path))
+    raw = _load_toml(path, r, "(file)")
+    if r.problems:
+        raise ConfigError(r.problems)
+    base = path.resolve().parent
+    env = os.environ if environ is None else environ
+
+    database = env.get("MAILBOT_DATABASE_URL") or r.get(raw, "database", "", str, "")
+    storage = Path(r.get(raw, "storage", "", str, "storage"))
+    storage = storage if storage.is_absolute() else base / storage
+    if not database:
+        database = f"sqlite:///{storage / 'mailbot.sqlite3'}"
+    elif database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
+        rel = database[len("sqlite:///"):]
+        if rel and rel != ":memory:":
+            database = f"sqlite:///{base / rel}"
+
+    agencies = []
+    raw_agencies = r.get(raw, "agency", "", list, [])
+    if not raw_agencies:
+        r.problem("agency", "at least one [[agency]] table is required")
+    for i, a in enumerate(raw_agencies):
+        if not isinstance(a, dict):
+            r.problem(f"agency[{i}]", "must be a table")
+            continue
+        agency = _read_agency(a, f"agency[{i}]", r, base, env)
+        if agency:
+            agencies.append(agency)
+    slugs = [a.slug for a in agencies]
+    for slug in {s for s in slugs if slugs.count(s) > 1}:
+        r.problem("agency", f"slug {slug!r} is used twice")
+    known = set(raw.keys()) - {"database", "storage", "agency"}
+    for key in sorted(known):
+        r.problem(key, "unknown setting")
+    if r.problems:
+        raise ConfigError(r.problems)
+    return Settings(source=path, database_url=database, storage_dir=storage, agencies=tuple(agencies))

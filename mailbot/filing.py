@@ -1,0 +1,69 @@
+"""Filing decisions: reference numbers (gap-free per agency and year), category and title."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mailbot.config import Agency
+from mailbot.models import ReferenceCounter
+from mailbot.vntext import collapse_space, fold
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+# Category precedence when keywords of several match: the more specific first.
+_KEYWORD_ORDER = ("statistics", "report", "document", "photos", "article", "news")
+_PREFIX = re.compile(r"^\s*((re|fwd?|tl|tr|aw|wg|sv|vs|chuyen tiep|chuyentiep|trl|phan hoi)\s*(\[\d+\])?\s*:\s*)+",
+                     re.IGNORECASE)
+_TAG = re.compile(r"\[([^\]]{1,30})\]")
+
+
+def next_reference(session: Session, agency: Agency, when: datetime) -> str:
+    """Take the next number in this agency's series for the year; rolled back with the filing."""
+    year = when.astimezone(LOCAL_TZ).year
+    key = {"agency": agency.slug, "prefix": agency.reference_prefix, "year": year}
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(ReferenceCounter).values(**key, last=0).on_conflict_do_nothing())
+    counter = session.scalars(select(ReferenceCounter).filter_by(**key).with_for_update()).one()
+    counter.last += 1
+    session.flush()
+    return f"{agency.reference_prefix}-{year}-{counter.last:04d}"
+
+
+def reference_pattern(agency: Agency) -> re.Pattern:
+    return re.compile(rf"\b{re.escape(agency.reference_prefix)}-(\d{{4}})-(\d{{4,}})\b")
+
+
+def strip_subject(subject: str) -> str:
+    """The subject without reply/forward prefixes (any language), tags and references."""
+    out = subject
+    while True:
+        folded = fold(out)
+        m = _PREFIX.match(folded)
+        if not m or not m.group(0):
+            break
+        out = out[len(m.group(0)):]
+    return collapse_space(_TAG.sub(" ", out)).strip(" -:–")
+
+
+def category(agency: Agency, subject: str, text: str, attachment_kinds: list[str]) -> str:
+    rules = {r.name: r for r in agency.categories}
+    for tag in _TAG.findall(subject):
+        ftag = fold(collapse_space(tag))
+        for rule in agency.categories:
+            if any(fold(t) == ftag for t in rule.tags):
+                return rule.name
+    fsubject = f" {fold(strip_subject(subject))} "
+    for name in _KEYWORD_ORDER:
+        rule = rules.get(name)
+        if rule and any(re.search(rf"(^|\W){re.escape(fold(k))}($|\W)", fsubject) for k in rule.keywords):
+            return name
+    documents = [k for k in attachment_kinds if k not in ("jpg", "png", "gif", "bmp")]
+    if attachment_kinds and not documents and len(text.strip()) < 400 and "photos" in rules:
+        return "photos"
+    return agency.intake.default_category

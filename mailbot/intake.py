@@ -1,0 +1,290 @@
+"""Intake: raw bytes in; stored, classified, filed (or held, or ignored) and answered, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot import attachments as files
+from mailbot import filing, reply, rules, sender, workflow
+from mailbot.blobs import BlobStore
+from mailbot.config import Agency
+from mailbot.message import ParsedMessage, parse
+from mailbot.models import Article, Attachment, InboundMessage, OutboxMessage
+from mailbot.db import Database
+from mailbot.notify import Notifier
+from mailbot.vntext import looks_mojibake, repair_legacy
+
+log = logging.getLogger("mailbot.intake")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    inbound_id: int
+    disposition: str
+    reason: str
+    reference: str | None
+    new: bool  # False when these exact bytes were already stored (a second delivery)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The message with its text repaired (legacy fonts), plus what the repair found."""
+
+    msg: ParsedMessage
+    legacy_encoding: str | None
+    title_unreadable: bool
+
+
+def prepare(msg: ParsedMessage) -> Prepared:
+    body = repair_legacy(msg.text)
+    subject = repair_legacy(msg.subject, hint=body.encoding)
+    encoding = body.encoding or subject.encoding
+    repaired = msg
+    if body.encoding or subject.encoding:
+        repaired = replace(msg, text=body.text, subject=subject.text)
+    return Prepared(repaired, encoding, looks_mojibake(repaired.subject))
+
+
+class Intake:
+    def __init__(self, agency: Agency, db: Database, raw_store: BlobStore, file_store: BlobStore,
+                 notifier: Notifier, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.agency = agency
+        self.db = db
+        self.raw_store = raw_store
+        self.file_store = file_store
+        self.notifier = notifier
+        self.now = now
+
+    def process(self, raw: bytes, source: str = "") -> Outcome:
+        """Take one raw message. Idempotent: the same bytes twice have one effect."""
+        sha, _ = self.raw_store.put(raw, ".eml")
+        try:
+            return self._process(raw, sha, source)
+        except Exception as exc:  # noqa: BLE001 - our fault, not the sender's: keep the mail, hold it
+            log.exception("intake failed; message held", extra={"sha256": sha, "source": source})
+            return self._hold_after_error(raw, sha, source, exc)
+
+    def _process(self, raw: bytes, sha: str, source: str) -> Outcome:
+        now = self.now()
+        with self.db.transaction() as s:
+            existing = self._stored(s, sha)
+            if existing:
+                return existing
+            prepared = prepare(parse(raw))
+            msg = prepared.msg
+            facts = self._facts(s, msg, prepared)
+            decision = rules.decide(msg, facts, self.agency)
+            inbound = InboundMessage(
+                agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), message_id=msg.message_id,
+                in_reply_to=" ".join(msg.in_reply_to) or None, from_addr=msg.from_addr[:320],
+                from_name=msg.from_name[:300], subject=msg.subject, sent_at=msg.date, received_at=now,
+                source=source, disposition=decision.disposition,
+                reason=f"{decision.rule}: {decision.reason}", defects=list(msg.defects))
+            s.add(inbound)
+            s.flush()
+            reference = None
+            if decision.disposition == rules.FILE:
+                reference = self._file(s, inbound, prepared, now)
+            elif decision.disposition == rules.FOLLOWUP:
+                reference = self._follow_up(s, inbound, prepared, facts.thread_article_id, now)
+            elif decision.disposition == rules.HOLD:
+                self.notifier.held(s, inbound, msg, now)
+            elif decision.rule == "bounce" and facts.bounced_outbox_ids:
+                self._record_bounce(s, inbound, facts.bounced_outbox_ids, now)
+            log.info("message taken in", extra={"inbound_id": inbound.id, "disposition": decision.disposition,
+                                                "rule": decision.rule, "reference": reference})
+            return Outcome(inbound.id, decision.disposition, inbound.reason, reference, True)
+
+    def _stored(self, s: Session, sha: str) -> Outcome | None:
+        row = s.scalar(select(InboundMessage).where(InboundMessage.agency == self.agency.slug,
+                                                    InboundMessage.raw_sha256 == sha))
+        if row is None:
+            return None
+        ref = s.get(Article, row.article_id).reference if row.article_id else None
+        return Outcome(row.id, row.disposition, row.reason, ref, False)
+
+    def _hold_after_error(self, raw: bytes, sha: str, source: str, exc: Exception) -> Outcome:
+        with self.db.transaction() as s:
+            existing = self._stored(s, sha)
+            if existing:
+                return existing
+            row = InboundMessage(agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), received_at=self.now(),
+                                 source=source, disposition=rules.HOLD,
+                                 reason=f"internal-error: lỗi khi xử lý thư ({type(exc).__name__}: {exc}); "
+                                        "thư gốc đã được lưu, cần quản trị viên xem")
+            s.add(row)
+            s.flush()
+            return Outcome(row.id, row.disposition, row.reason, None, True)
+
+    # -- facts ------------------------------------------------------------------------------
+
+    def _facts(self, s: Session, msg: ParsedMessage, prepared: Prepared) -> rules.Facts:
+        agency = self.agency.slug
+        duplicate_of = None
+        if msg.message_id:
+            duplicate_of = s.scalar(select(InboundMessage.id).where(
+                InboundMessage.agency == agency, InboundMessage.message_id == msg.message_id).limit(1))
+        article_id, ours = self._thread(s, msg)
+        people: tuple[str, ...] = ()
+        if article_id is not None:
+            article = s.get(Article, article_id)
+            people = tuple({article.submitter_email, (article.author or {}).get("email", "")} - {""})
+        bounced = ()
+        if msg.enclosed_ids or msg.thread_ids:
+            ids = set(msg.enclosed_ids) | set(msg.thread_ids)
+            bounced = tuple(s.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.agency == agency, OutboxMessage.message_id.in_(ids))))
+        return rules.Facts(
+            duplicate_of=duplicate_of, thread_article_id=article_id, thread_article_people=people,
+            replies_to_our_mail=ours, bounced_outbox_ids=bounced,
+            sender_member=self.agency.member_by_email(msg.from_addr),
+            sender_is_staff=self.agency.staff_by_email(msg.from_addr) is not None,
+            title_unreadable=prepared.title_unreadable)
+
+    def _thread(self, s: Session, msg: ParsedMessage) -> tuple[int | None, bool]:
+        """The article a message follows up: by References/In-Reply-To first, by a reference in the subject second."""
+        ids = list(msg.thread_ids)
+        ours = False
+        if ids:
+            for mid in ids:  # nearest first
+                sent = s.scalar(select(OutboxMessage).where(OutboxMessage.agency == self.agency.slug,
+                                                            OutboxMessage.message_id == mid))
+                if sent is not None:
+                    ours = True
+                    if sent.article_id:
+                        return sent.article_id, True
+                got = s.scalar(select(InboundMessage.article_id).where(
+                    InboundMessage.agency == self.agency.slug, InboundMessage.message_id == mid,
+                    InboundMessage.article_id.is_not(None)).limit(1))
+                if got:
+                    return got, ours
+        m = filing.reference_pattern(self.agency).search(msg.subject)
+        if m:
+            article = s.scalar(select(Article).where(Article.agency == self.agency.slug,
+                                                     Article.reference == m.group(0)))
+            if article is not None:
+                return article.id, ours
+        return None, ours
+
+    # -- effects ----------------------------------------------------------------------------
+
+    def _store_files(self, s: Session, inbound: InboundMessage, msg: ParsedMessage,
+                     article: Article | None) -> list[Attachment]:
+        stored = []
+        existing = {a.filename: a.version for a in article.attachments} if article is not None and article.id else {}
+        for part in msg.attachments:
+            filename = part.filename or f"tep-dinh-kem-{len(stored) + 1}"
+            verdict = files.inspect(filename, part.data, self.agency.intake)
+            digest, _ = self.file_store.put(part.data)
+            row = Attachment(
+                agency=self.agency.slug, inbound_id=inbound.id, article_id=article.id if article else None,
+                filename=filename[:500], declared_type=part.content_type, sniffed_type=verdict.sniffed,
+                kind=verdict.kind, size=len(part.data), sha256=digest, content_id=part.content_id[:500],
+                inline=part.inline, status="ok" if verdict.ok else "quarantined", reason=verdict.reason,
+                text_preview=verdict.text[:20000], version=existing.get(filename, 0) + 1)
+            s.add(row)
+            stored.append(row)
+        s.flush()
+        return stored
+
+    def _file(self, s: Session, inbound: InboundMessage, prepared: Prepared, now: datetime) -> str:
+        msg = prepared.msg
+        parts = reply.split(msg.text)
+        forwarded = reply.parse_forwarded(parts.forwarded) if parts.forwarded else None
+        submitter = sender.gather(parts.new, msg.from_addr, msg.from_name, self.agency)
+        if forwarded and forwarded.from_addr and forwarded.from_addr != msg.from_addr:
+            # A focal point forwarding a colleague's article: the colleague is the author.
+            author = sender.gather(forwarded.body, forwarded.from_addr, forwarded.from_name, self.agency)
+            body = forwarded.body
+            subject = msg.subject if filing.strip_subject(msg.subject) else forwarded.subject
+        else:
+            author, body, subject = submitter, parts.new or msg.text, msg.subject
+            forwarded = None
+
+        article = Article(agency=self.agency.slug, reference="", status="", category="", title="",
+                          body_text=body, author=author.as_dict(), submitter_email=msg.from_addr,
+                          missing=[], received_at=now, updated_at=now)
+        stored = self._store_files(s, inbound, msg, None)
+        good = [a for a in stored if a.status == "ok"]
+        title = filing.strip_subject(subject) or next(
+            (files.first_line(a.text_preview) for a in good if a.text_preview), "") or files.first_line(body)
+        article.title = title or "(không có tiêu đề)"
+        article.category = filing.category(self.agency, subject, body, [a.kind for a in good])
+        article.reference = filing.next_reference(s, self.agency, now)
+        article.missing = author.missing(self.agency.intake.require_email)
+        event = "filed_incomplete" if article.missing else "filed_complete"
+        detail = f"tự động chuyển đổi phông {prepared.legacy_encoding.upper()} sang Unicode" \
+            if prepared.legacy_encoding else ""
+        workflow.apply(s, article, event, actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=detail)
+        for a in stored:
+            a.article_id = article.id
+        inbound.article_id = article.id
+        if forwarded:
+            workflow.note(s, article, "forwarded", actor=msg.from_addr, now=now, inbound_id=inbound.id,
+                          detail=f"chuyển tiếp bài của {forwarded.from_name} <{forwarded.from_addr}>")
+        s.flush()
+        s.refresh(article, ["attachments"])
+        self._answer(s, inbound, msg, article, stored, now, first=True)
+        return article.reference
+
+    def _follow_up(self, s: Session, inbound: InboundMessage, prepared: Prepared, article_id: int,
+                   now: datetime) -> str:
+        msg = prepared.msg
+        article = s.get(Article, article_id)
+        inbound.article_id = article.id
+        stored = self._store_files(s, inbound, msg, article)
+        new_text = reply.split(msg.text).new
+        given = sender.from_text(new_text, self.agency)
+        current = sender.Details.from_dict(article.author or {})
+        # What the author writes now overrides what we had; what they leave out stays.
+        author = given.merged(current, "earlier message")
+        was_missing = list(article.missing)
+        article.author = author.as_dict()
+        article.missing = author.missing(self.agency.intake.require_email)
+        added = [a.filename for a in stored]
+        workflow.note(s, article, "follow_up", actor=msg.from_addr, now=now, inbound_id=inbound.id,
+                      detail="; ".join(filter(None, [
+                          f"tệp: {', '.join(added)}" if added else "",
+                          f"bổ sung thông tin: {', '.join(sorted(set(was_missing) - set(article.missing)))}"
+                          if set(was_missing) - set(article.missing) else ""])))
+        if article.status == workflow.AWAITING_DETAILS and not article.missing:
+            workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)
+            s.refresh(article, ["attachments"])
+            self._answer(s, inbound, msg, article, stored, now, first=True)
+        else:
+            s.flush()
+            s.refresh(article, ["attachments"])
+            self._answer(s, inbound, msg, article, stored, now, first=False)
+        return article.reference
+
+    def _answer(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
+                stored: list[Attachment], now: datetime, first: bool) -> None:
+        quarantined = [a for a in stored if a.status == "quarantined"]
+        if article.status == workflow.AWAITING_DETAILS:
+            self.notifier.details_missing(s, inbound, msg, article, quarantined, now)
+        elif first:
+            self.notifier.received(s, inbound, msg, article, quarantined, now)
+            self.notifier.new_article(s, inbound, article, now)
+        else:
+            self.notifier.follow_up_received(s, inbound, msg, article, stored, now)
+        if quarantined:
+            self.notifier.quarantine_alert(s, inbound, msg, article, quarantined, now)
+
+    def _record_bounce(self, s: Session, inbound: InboundMessage, outbox_ids: tuple[int, ...], now: datetime) -> None:
+        for oid in outbox_ids:
+            row = s.get(OutboxMessage, oid)
+            row.status = "bounced"
+            row.bounced_by = inbound.id
+            if row.article_id:
+                article = s.get(Article, row.article_id)
+                inbound.article_id = inbound.article_id or article.id
+                workflow.note(s, article, "bounce", actor=inbound.from_addr or "mailer-daemon", now=now,
+                              inbound_id=inbound.id,
+                              detail=f"thư gửi {', '.join(row.recipients)} bị trả lại ({row.subject})")
+

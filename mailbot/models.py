@@ -1,0 +1,175 @@
+"""The stored records: agencies, inbound messages, articles, attachments, audit events, the outbox, checkpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class AgencyRow(Base):
+    """One tenant; rows of every other table carry its slug."""
+
+    __tablename__ = "agencies"
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+
+
+class MailboxState(Base):
+    """IMAP checkpoint: the last UID fully handled under one UIDVALIDITY."""
+
+    __tablename__ = "mailbox_state"
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"), primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class InboundMessage(Base):
+    """Every message that reached the mailbox, its raw bytes on disk, and what intake made of it."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("agency", "raw_sha256", name="uq_inbound_raw"),
+        Index("ix_inbound_message_id", "agency", "message_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    raw_size: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    from_addr: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(300), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(500), default="")
+    # filed | followup | ignored | held | duplicate
+    disposition: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    defects: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    __table_args__ = (UniqueConstraint("agency", "reference", name="uq_article_reference"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    reference: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    # The author wrote it; the submitter sent it (a focal point forwarding a colleague's work).
+    author: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    submitter_email: Mapped[str] = mapped_column(String(320))
+    missing: Mapped[list[Any]] = mapped_column(default=list)
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="article", order_by="Attachment.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    filename: Mapped[str] = mapped_column(String(500))
+    declared_type: Mapped[str] = mapped_column(String(200), default="")
+    sniffed_type: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(20), default="")
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_id: Mapped[str] = mapped_column(String(500), default="")
+    inline: Mapped[bool] = mapped_column(default=False)
+    # ok | quarantined
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    text_preview: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    article: Mapped[Article | None] = relationship(back_populates="attachments")
+
+
+class Event(Base):
+    """The audit trail: who did what to an article, when, through which message, and why."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_article", "article_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str] = mapped_column(String(40), default="")
+    to_status: Mapped[str] = mapped_column(String(40), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutboxMessage(Base):
+    """A message we send: stored whole before any attempt, keyed so that it is made once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("agency", "idempotency_key", name="uq_outbox_key"),
+        Index("ix_outbox_message_id", "agency", "message_id"),
+        Index("ix_outbox_pending", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    idempotency_key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(60))
+    message_id: Mapped[str] = mapped_column(String(998))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # pending | sent | failed | bounced
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    # A bounce that came back for this message (status becomes "bounced").
+    bounced_by: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class ReferenceCounter(Base):
+    """Gap-free reference numbers: one row per agency, prefix and year, bumped inside the filing transaction."""
+
+    __tablename__ = "reference_counters"
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,94 @@
+"""Outgoing mail built from Jinja2 templates: a plain-text part always, an HTML part beside it.
+
+A mail named `article/author/received` is three files under templates/: `.subject.j2`,
+`.txt.j2` and `.html.j2` (the HTML one optional). The name says what it is about, who
+reads it, and the event.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+
+import jinja2
+
+from mailbot.config import Agency
+from mailbot.vntext import collapse_space
+
+
+@dataclass(frozen=True)
+class FileToAttach:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def new_message_id(domain: str, token: str | None = None) -> str:
+    """A Message-ID on the agency's domain, without angle brackets."""
+    return f"mailbot.{token or secrets.token_urlsafe(18)}@{domain}"
+
+
+class Renderer:
+    def __init__(self, templates: Path):
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["vndate"] = lambda d: d.strftime("%H:%M ngày %d/%m/%Y") if d else ""
+        self.env.filters["size"] = _human_size
+
+    def has(self, name: str) -> bool:
+        try:
+            self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            return False
+        return True
+
+    def compose(self, name: str, agency: Agency, to: list[str], context: dict, *, now: datetime,
+                in_reply_to: str | None = None, references: tuple[str, ...] = (), auto: str = "auto-generated",
+                reply_to: str | None = None, files: tuple[FileToAttach, ...] = (),
+                message_id: str | None = None) -> EmailMessage:
+        ctx = {"agency": agency, **context}
+        subject = collapse_space(self.env.get_template(f"{name}.subject.j2").render(ctx))
+        text = self.env.get_template(f"{name}.txt.j2").render(ctx)
+        msg = EmailMessage()
+        msg["From"] = formataddr((f"Ban Biên tập {agency.name}", agency.board_address))
+        msg["To"] = ", ".join(to)
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = f"<{message_id or new_message_id(agency.message_id_domain)}>"
+        if in_reply_to:
+            msg["In-Reply-To"] = f"<{in_reply_to}>"
+            chain = [r for r in references if r != in_reply_to][-20:] + [in_reply_to]
+            msg["References"] = " ".join(f"<{r}>" for r in chain)
+        # RFC 3834: nobody's autoresponder should answer us, and we never answer them.
+        msg["Auto-Submitted"] = auto
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg["Content-Language"] = "vi"
+        if reply_to:
+            msg["Reply-To"] = reply_to
+        msg.set_content(text, subtype="plain", charset="utf-8")
+        if self.has(f"{name}.html.j2"):
+            msg.add_alternative(self.env.get_template(f"{name}.html.j2").render(ctx), subtype="html",
+                                charset="utf-8")
+        for f in files:
+            maintype, _, subtype = f.content_type.partition("/")
+            msg.add_attachment(f.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                               filename=f.filename)
+        return msg
+
+
+def _human_size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"

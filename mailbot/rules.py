@@ -1,0 +1,192 @@
+"""What an incoming message is: a chain of small named rules, the first that speaks decides.
+
+Each rule reads the parsed message and the facts intake looked up for it (thread, sender,
+duplicates), and returns a Decision with a reason a secretary can read, or None to pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailbot.config import Agency, Member
+from mailbot.message import ParsedMessage
+from mailbot.vntext import fold
+
+FILE, FOLLOWUP, HOLD, IGNORE, DUPLICATE = "filed", "followup", "held", "ignored", "duplicate"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What intake knows about a message beyond its bytes."""
+
+    duplicate_of: int | None = None          # an earlier inbound message with the same Message-ID
+    thread_article_id: int | None = None     # the article this message follows up, if any
+    thread_article_people: tuple[str, ...] = ()  # addresses allowed to follow up that article
+    replies_to_our_mail: bool = False        # its In-Reply-To/References name a message we sent
+    bounced_outbox_ids: tuple[int, ...] = ()
+    sender_member: Member | None = None
+    sender_is_staff: bool = False
+    title_unreadable: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    disposition: str
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    check: Callable[[ParsedMessage, Facts, Agency], Decision | None]
+
+
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|auto:|autoreply|out of (the )?office|"
+    r"(thu )?tra loi tu dong|tu dong tra loi|phan hoi tu dong|vang mat|khong co mat|"
+    r"abwesenheitsnotiz|reponse automatique|absence)\b")
+_BOUNCE_SUBJECT = re.compile(
+    r"^\s*(undeliverable|undelivered mail|delivery status notification|mail delivery (failed|failure|subsystem)|"
+    r"returned mail|delivery failure|failure notice|khong (the )?gui duoc|khong chuyen duoc|"
+    r"thu khong (the )?gui duoc|non remis|unzustellbar)")
+_QUESTION_WORDS = re.compile(
+    r"\b(hoi dap|xin hoi|cho (toi )?hoi|toi muon hoi|nho tu van|xin tu van|can tu van|phan anh|kien nghi|"
+    r"khieu nai|to cao|thac mac|giai dap)\b")
+
+
+def _own_mail(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if msg.from_addr in agency.own_addresses() or (msg.message_id or "").startswith("mailbot.") and \
+            (msg.message_id or "").endswith("@" + agency.message_id_domain):
+        return Decision(IGNORE, "own-mail", "thư do chính mailbot gửi (tránh vòng lặp)")
+    return None
+
+
+def _bounce(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    local = msg.from_addr.partition("@")[0]
+    if (msg.report_type == "delivery-status" or local in ("mailer-daemon", "postmaster")
+            or msg.header("x-failed-recipients") or _BOUNCE_SUBJECT.match(fold(msg.subject))):
+        matched = f"; trả lại thư đi số {', '.join(map(str, facts.bounced_outbox_ids))}" if facts.bounced_outbox_ids else ""
+        return Decision(IGNORE, "bounce", f"thư báo lỗi chuyển phát (bounce){matched}")
+    if msg.report_type == "feedback-report":
+        return Decision(IGNORE, "complaint", "báo cáo khiếu nại thư rác (ARF)")
+    if msg.report_type == "disposition-notification":
+        return Decision(IGNORE, "read-receipt", "thông báo đã đọc thư")
+    return None
+
+
+def _auto_reply(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    auto = fold(msg.header("auto-submitted"))
+    if auto and not auto.startswith("no"):
+        return Decision(IGNORE, "auto-reply", f"thư tự động (Auto-Submitted: {msg.header('auto-submitted')})")
+    for header in ("x-autoreply", "x-autorespond", "x-zimbra-auto-reply"):
+        if msg.header(header):
+            return Decision(IGNORE, "auto-reply", f"thư tự động ({header})")
+    if fold(msg.header("precedence")) == "auto_reply":
+        return Decision(IGNORE, "auto-reply", "thư tự động (Precedence: auto_reply)")
+    if _AUTO_SUBJECT.match(fold(msg.subject)):
+        return Decision(IGNORE, "auto-reply", f"thư trả lời tự động (tiêu đề \"{msg.subject[:80]}\")")
+    if msg.header("return-path").strip() == "<>" and not msg.from_addr:
+        return Decision(IGNORE, "auto-reply", "thư từ người gửi rỗng (<>), do hệ thống tạo")
+    return None
+
+
+def _bulk(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    precedence = fold(msg.header("precedence"))
+    if precedence in ("bulk", "junk", "list"):
+        return Decision(IGNORE, "bulk", f"thư hàng loạt (Precedence: {precedence})")
+    if msg.header("list-id") or msg.header("list-unsubscribe") or msg.header("list-post"):
+        return Decision(IGNORE, "bulk", "thư từ danh sách thư (List-Id / List-Unsubscribe)")
+    return None
+
+
+def _duplicate(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.duplicate_of is not None:
+        return Decision(DUPLICATE, "duplicate",
+                        f"trùng Message-ID với thư đã nhận số {facts.duplicate_of}; không xử lý lại")
+    return None
+
+
+def _no_sender(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if not msg.from_addr:
+        return Decision(HOLD, "no-sender", "thư không có địa chỉ người gửi hợp lệ; không thể trả lời")
+    return None
+
+
+def _thread(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.thread_article_id is not None:
+        if msg.from_addr in facts.thread_article_people:
+            return Decision(FOLLOWUP, "follow-up", "thư bổ sung cho bài đã nhận")
+        if facts.sender_member is not None:
+            return Decision(HOLD, "board-reply",
+                            "thành viên Ban Biên tập trả lời thông báo của bài; lệnh xử lý bằng thư trả lời "
+                            "chưa được hỗ trợ, cần Thư ký xem")
+        return Decision(HOLD, "thread-stranger",
+                        "thư trong luồng của một bài nhưng từ người khác người gửi bài; cần Thư ký xem")
+    if facts.replies_to_our_mail:
+        return Decision(HOLD, "reply-to-notice", "thư trả lời một thông báo của mailbot không gắn với bài nào")
+    return None
+
+
+def _citizen(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.sender_member or facts.sender_is_staff or agency.is_accepted_domain(msg.from_addr):
+        return None
+    if _QUESTION_WORDS.search(fold(f"{msg.subject}\n{msg.text[:3000]}")):
+        return Decision(HOLD, "citizen-question",
+                        "có vẻ là câu hỏi hoặc phản ánh của người dân, không phải tin bài; cần Thư ký xem")
+    return None
+
+
+def _outside(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if agency.intake.outside_senders != "hold" or facts.sender_member or facts.sender_is_staff:
+        return None
+    if agency.is_accepted_domain(msg.from_addr):
+        return None
+    return Decision(HOLD, "outside-sender",
+                    f"người gửi ngoài các tên miền được nhận ({', '.join(agency.accepted_domains)}); "
+                    "cần lãnh đạo đơn vị xác nhận trước khi nhận bài")
+
+
+def _empty(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if not msg.text.strip() and not msg.attachments and not msg.subject.strip():
+        return Decision(HOLD, "empty", "thư không có tiêu đề, nội dung hay tệp đính kèm")
+    return None
+
+
+def _unreadable_title(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.title_unreadable:
+        return Decision(HOLD, "unreadable-title",
+                        "tiêu đề bị lỗi phông chữ (TCVN3/VNI hoặc sai bảng mã) và không chuyển đổi được; "
+                        "cần Thư ký xem")
+    return None
+
+
+def _submission(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision:
+    return Decision(FILE, "submission", "tin bài mới")
+
+
+CHAIN: tuple[Rule, ...] = (
+    Rule("own-mail", "mail mailbot sent itself, come back round", _own_mail),
+    Rule("bounce", "delivery failures, complaint reports and read receipts", _bounce),
+    Rule("auto-reply", "RFC 3834 and vendor auto-replies, in Vietnamese and English", _auto_reply),
+    Rule("bulk", "mailing lists and bulk mail", _bulk),
+    Rule("duplicate", "a second message with a Message-ID already seen", _duplicate),
+    Rule("no-sender", "no From address to answer", _no_sender),
+    Rule("thread", "follow-ups and replies in an article's thread", _thread),
+    Rule("citizen-question", "questions and feedback from the public", _citizen),
+    Rule("outside-sender", "senders outside the accepted domains, where the agency holds them", _outside),
+    Rule("empty", "nothing to file", _empty),
+    Rule("unreadable-title", "a title still in a legacy font after conversion", _unreadable_title),
+    Rule("submission", "everything else is a new submission", _submission),
+)
+
+
+def decide(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision:
+    for rule in CHAIN:
+        decision = rule.check(msg, facts, agency)
+        if decision is not None:
+            return decision
+    raise AssertionError("the submission rule always decides")

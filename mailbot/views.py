@@ -1,0 +1,78 @@
+"""Read-only views of what is stored, as plain dicts for `list` and `show` (text or JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.models import Article, Attachment, Event, InboundMessage, OutboxMessage
+from mailbot.workflow import STATUS_LABELS_VI
+
+
+def _iso(d: datetime | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def article_rows(s: Session, agency: str | None = None) -> list[dict]:
+    q = select(Article).order_by(Article.id)
+    if agency:
+        q = q.where(Article.agency == agency)
+    return [{
+        "agency": a.agency, "reference": a.reference, "status": a.status, "category": a.category,
+        "title": a.title, "author": (a.author or {}).get("name", ""), "submitter": a.submitter_email,
+        "missing": list(a.missing), "received_at": _iso(a.received_at),
+    } for a in s.scalars(q)]
+
+
+def inbound_rows(s: Session, disposition: str | None = None, agency: str | None = None) -> list[dict]:
+    q = select(InboundMessage).order_by(InboundMessage.id)
+    if disposition:
+        q = q.where(InboundMessage.disposition == disposition)
+    if agency:
+        q = q.where(InboundMessage.agency == agency)
+    return [{
+        "id": m.id, "agency": m.agency, "disposition": m.disposition, "reason": m.reason, "from": m.from_addr,
+        "subject": m.subject, "received_at": _iso(m.received_at), "message_id": m.message_id,
+        "raw_sha256": m.raw_sha256,
+    } for m in s.scalars(q)]
+
+
+def article_detail(s: Session, reference: str, agency: str | None = None) -> dict | None:
+    q = select(Article).where(Article.reference == reference)
+    if agency:
+        q = q.where(Article.agency == agency)
+    a = s.scalars(q).first()
+    if a is None:
+        return None
+    inbound = s.scalars(select(InboundMessage).where(InboundMessage.article_id == a.id)
+                        .order_by(InboundMessage.id)).all()
+    out = s.scalars(select(OutboxMessage).where(OutboxMessage.article_id == a.id).order_by(OutboxMessage.id)).all()
+    events = s.scalars(select(Event).where(Event.article_id == a.id).order_by(Event.id)).all()
+    files = s.scalars(select(Attachment).where(Attachment.article_id == a.id).order_by(Attachment.id)).all()
+    return {
+        "agency": a.agency, "reference": a.reference, "status": a.status,
+        "status_label": STATUS_LABELS_VI.get(a.status, a.status), "category": a.category, "title": a.title,
+        "received_at": _iso(a.received_at), "updated_at": _iso(a.updated_at),
+        "author": a.author, "submitter": a.submitter_email, "missing": list(a.missing),
+        "body_text": a.body_text,
+        "attachments": [{
+            "filename": f.filename, "kind": f.kind, "sniffed_type": f.sniffed_type, "size": f.size,
+            "sha256": f.sha256, "status": f.status, "reason": f.reason, "version": f.version,
+            "inline": f.inline, "has_text": bool(f.text_preview),
+        } for f in files],
+        "messages_in": [{
+            "id": m.id, "from": m.from_addr, "subject": m.subject, "received_at": _iso(m.received_at),
+            "disposition": m.disposition, "reason": m.reason, "message_id": m.message_id,
+        } for m in inbound],
+        "messages_out": [{
+            "id": m.id, "kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status,
+            "attempts": m.attempts, "sent_at": _iso(m.sent_at), "message_id": m.message_id,
+            "last_error": m.last_error,
+        } for m in out],
+        "history": [{
+            "at": _iso(e.at), "actor": e.actor, "event": e.kind, "from": e.from_status, "to": e.to_status,
+            "detail": e.detail, "message": e.inbound_id,
+        } for e in events],
+    }

@@ -1,0 +1,116 @@
+"""Vietnamese text: NFC, charset decoding with fallbacks, folding for matching, legacy TCVN3/VNI repair."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import viparse
+
+# Charset names seen in the wild that Python does not know, or knows under another name.
+_CHARSET_ALIASES = {
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "x-sjis": "shift_jis",
+    "unicode-1-1-utf-7": "utf-7",
+    "utf8": "utf-8",
+    "iso-8859-8-i": "iso-8859-8",
+    "x-user-defined": "windows-1252",
+    "us-ascii": "ascii",
+    "ansi_x3.4-1968": "ascii",
+    "vni": "windows-1252",  # VNI text travels as cp1252 bytes; the legacy repair below converts it
+    "tcvn": "windows-1252",
+    "tcvn3": "windows-1252",
+    "windows-1258": "cp1258",
+}
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def codec_for(charset: str | None) -> str | None:
+    if not charset:
+        return None
+    name = charset.strip().strip('"').lower()
+    name = _CHARSET_ALIASES.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
+    """Decode body or header bytes; returns (NFC text, a defect note or None).
+
+    Declared charset first; then UTF-8 (the commonest mislabel); then windows-1258, the
+    Vietnamese Windows code page; latin-1 last, which never fails.
+    """
+    declared = codec_for(charset)
+    if declared:
+        try:
+            return nfc(data.decode(declared)), None
+        except (UnicodeDecodeError, LookupError):
+            pass
+    for fallback in ("utf-8", "cp1258"):
+        try:
+            text = data.decode(fallback)
+        except UnicodeDecodeError:
+            continue
+        note = None if declared is None and charset is None else f"charset {charset!r} did not decode; used {fallback}"
+        return nfc(text), note
+    return nfc(data.decode(declared or "latin-1", errors="replace")), f"charset {charset!r} did not decode; replaced bad bytes"
+
+
+_FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D"})
+
+
+def fold(text: str) -> str:
+    """Lowercase, strip diacritics and đ: 'YÊU CẦU SỬA' and 'yeu cau sua' compare equal."""
+    decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_EXTRA))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+# Surface characters of TCVN3/ABC text read as Latin-1 that never occur in Unicode Vietnamese.
+_TCVN3_MARKERS = set("¸µ¶·¹«¬®\u00ad¦§¡¢£¤¥¨©ª»¾¼½ÆÇËÌÐÎÏÑÒÕÓÔÖ×ÝØÜÞßåæçèëïñòöøùúüþ")
+# Typical UTF-8-read-as-cp1252 sequences ("Ã¡", "á»" ...).
+_UTF8_AS_LATIN1 = re.compile(r"(?:Ã[\u0080-\u00bf]|á[»º][\u0080-\u00bf]|Ä[‘\u0091\u0090]|Æ°|Æ¡)")
+
+
+@dataclass(frozen=True)
+class Repaired:
+    text: str
+    encoding: str | None  # the legacy encoding converted from, if any
+
+
+def repair_legacy(text: str, hint: str | None = None) -> Repaired:
+    """Convert text typed in TCVN3 or VNI fonts to Unicode; plain Unicode comes back as it was.
+
+    `hint` is an encoding already detected elsewhere in the same message: a subject is often
+    too short for detection on its own, but shares its body's keyboard.
+    """
+    if not text:
+        return Repaired(text, None)
+    detected = viparse.detect_text_encoding(text)
+    if detected is None and hint and looks_mojibake(text):
+        detected = hint
+    if detected is None:
+        return Repaired(text, None)
+    return Repaired(nfc(viparse.fix(text, encoding=detected)), detected)
+
+
+def looks_mojibake(text: str) -> bool:
+    """True when text still carries legacy-font or double-decoded characters."""
+    if _UTF8_AS_LATIN1.search(text):
+        return True
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    markers = sum(1 for c in text if c in _TCVN3_MARKERS)
+    return markers >= 2 and markers / len(letters) > 0.04
+
+
+def collapse_space(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
