@@ -59,15 +59,19 @@ class Worker:
         self.transport = transport
         self.now = now
 
-    def run_pass(self, progress: Callable[[int, str], None] | None = None) -> PassReport:
-        report = PassReport(self.agency.slug)
+    def run_pass(self, progress: Callable[[int, str], None] | None = None,
+                 report: PassReport | None = None) -> PassReport:
+        """Take every pending message, then send what is due. Counts go into `report` as they happen."""
+        report = report or PassReport(self.agency.slug)
         for n, (key, raw) in enumerate(self.source.pending(), start=1):
             outcome = self.intake.process(raw, source=f"{self.source.name}#{key}")
-            self.source.done(key)  # after the commit: a crash before this means a no-op repeat
             report.add(outcome.disposition if outcome.new else "already stored")
+            self.source.done(key)  # after the commit: a crash before this means a no-op repeat
             if progress:
                 progress(n, outcome.disposition)
-        report.sent, report.failed = outbox.deliver(self.db, self.agency, self.transport, self.now())
+        sent, failed = outbox.deliver(self.db, self.agency, self.transport, self.now())
+        report.sent += sent
+        report.failed += failed
         return report
 
     def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,
@@ -76,7 +80,7 @@ class Worker:
         total = PassReport(self.agency.slug)
         for attempt in range(attempts):
             try:
-                report = self.run_pass(progress)
+                return self.run_pass(progress, total)
             except BacklogDecisionNeeded:
                 raise
             except CONNECTION_ERRORS as exc:
@@ -85,12 +89,6 @@ class Worker:
                 log.warning("mail server connection lost; reconnecting", extra={
                     "agency": self.agency.slug, "error": repr(exc), "retry_in": delay})
                 sleep(delay)
-                continue
-            for k, v in report.counts.items():
-                total.counts[k] = total.counts.get(k, 0) + v
-            total.sent += report.sent
-            total.failed += report.failed
-            return total
         raise ConnectionError(f"{self.agency.slug}: mail server unreachable after {attempts} attempts")
 
     def run_forever(self, stop: threading.Event, wait: float = 60) -> None:

@@ -79,9 +79,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             t = threading.Thread(target=work, args=(agency,), name=f"mailbot-{agency.slug}", daemon=True)
             t.start()
             threads.append(t)
-        Path(settings.storage_dir).mkdir(parents=True, exist_ok=True)
+        heartbeat = Path(settings.storage_dir) / "heartbeat"
+        heartbeat.parent.mkdir(parents=True, exist_ok=True)
+        heartbeat.touch()
         while not stop.wait(30):
-            (Path(settings.storage_dir) / "heartbeat").touch()
+            if all(t.is_alive() for t in threads):
+                heartbeat.touch()
         for t in threads:
             t.join(timeout=10)
         for exc in errors:
@@ -174,6 +177,34 @@ def format_detail(d: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """For the container's health check: the daemon's heartbeat is fresh and the database answers."""
+    import time
+
+    from sqlalchemy import text
+
+    settings = _load(args)
+    heartbeat = Path(settings.storage_dir) / "heartbeat"
+    problems = []
+    if not heartbeat.exists():
+        problems.append(f"no heartbeat at {heartbeat}: is `mailbot run` running?")
+    elif time.time() - heartbeat.stat().st_mtime > args.max_age:
+        problems.append(f"heartbeat older than {args.max_age:.0f} s: a worker has stopped")
+    app = App(settings)
+    try:
+        with app.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"database does not answer: {exc}")
+    finally:
+        app.close()
+    for p in problems:
+        print(f"unhealthy: {p}", file=sys.stderr)
+    if not problems:
+        print("healthy")
+    return 1 if problems else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from mailbot import demo
     return demo.run(Path(args.dir))
@@ -209,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate the configuration; every problem at once")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("health", help="exit 0 while the daemon's heartbeat is fresh and the database answers")
+    p.add_argument("--max-age", type=float, default=300, help="oldest acceptable heartbeat (seconds)")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("demo", help="file sample Vietnamese submissions with the embedded default and show it")
     p.add_argument("--dir", default="storage/demo", help="where the demo keeps its mailbox, outbox and database")

@@ -23,6 +23,9 @@ from mailbot.vntext import looks_mojibake, repair_legacy
 log = logging.getLogger("mailbot.intake")
 
 
+_ENCODING_LABELS = {"tcvn3": "phông TCVN3 (ABC)", "vni": "phông VNI", "utf-8-as-latin-1": "sai bảng mã (UTF-8 đọc nhầm)"}
+
+
 @dataclass(frozen=True)
 class Outcome:
     inbound_id: int
@@ -219,7 +222,7 @@ class Intake:
         article.reference = filing.next_reference(s, self.agency, now)
         article.missing = author.missing(self.agency.intake.require_email)
         event = "filed_incomplete" if article.missing else "filed_complete"
-        detail = f"tự động chuyển đổi phông {prepared.legacy_encoding.upper()} sang Unicode" \
+        detail = f"tự động chuyển đổi văn bản {_ENCODING_LABELS.get(prepared.legacy_encoding, '')} sang Unicode" \
             if prepared.legacy_encoding else ""
         workflow.apply(s, article, event, actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=detail)
         for a in stored:

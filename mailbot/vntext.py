@@ -79,6 +79,9 @@ _TCVN3_MARKERS = set("¸µ¶·¹«¬®\u00ad¦§¡¢£¤¥¨©ª»¾¼½ÆÇËÌ
 _UTF8_AS_LATIN1 = re.compile(r"(?:Ã[\u0080-\u00bf]|á[»º][\u0080-\u00bf]|Ä[‘\u0091\u0090]|Æ°|Æ¡)")
 
 
+LEGACY_ENCODINGS = ("tcvn3", "vni")
+
+
 @dataclass(frozen=True)
 class Repaired:
     text: str
@@ -93,12 +96,23 @@ def repair_legacy(text: str, hint: str | None = None) -> Repaired:
     """
     if not text:
         return Repaired(text, None)
-    detected = viparse.detect_text_encoding(text)
-    if detected is None and hint and looks_mojibake(text):
-        detected = hint
-    if detected is None:
+    if _UTF8_AS_LATIN1.search(text):
+        # UTF-8 bytes read as Latin-1/cp1252 upstream: reversible exactly, or not at all.
+        for codec in ("cp1252", "latin-1"):
+            try:
+                return Repaired(nfc(text.encode(codec).decode("utf-8")), "utf-8-as-latin-1")
+            except UnicodeError:
+                continue
         return Repaired(text, None)
-    return Repaired(nfc(viparse.fix(text, encoding=detected)), detected)
+    detected = viparse.detect_text_encoding(text)
+    if detected is None and hint in LEGACY_ENCODINGS and looks_mojibake(text):
+        detected = hint
+    # Only the two keyboards the regulations name; a guess at VISCII or VPS on text that is
+    # broken some other way turns it into different garbage.
+    if detected not in LEGACY_ENCODINGS:
+        return Repaired(text, None)
+    fixed = nfc(viparse.fix(text, encoding=detected))
+    return Repaired(fixed, detected) if not looks_mojibake(fixed) else Repaired(text, None)
 
 
 def looks_mojibake(text: str) -> bool:

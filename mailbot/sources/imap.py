@@ -103,7 +103,10 @@ class ImapSource:
         return self.client
 
     def pending(self) -> Iterator[tuple[str, bytes]]:
+        fresh = self.client is None
         client = self._ensure()
+        if not fresh:
+            client.noop()  # let the server bring this session's view up to date before searching
         # imapclient 4 rejects "N:*" ranges in fetch(): search for the UIDs, then fetch lists of them.
         uids = sorted(u for u in client.search(["UID", f"{self.last_uid + 1}:*"]) if u > self.last_uid)
         for start in range(0, len(uids), FETCH_BATCH):

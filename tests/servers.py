@@ -1,0 +1,233 @@
+"""Real servers on loopback for the tests: Dovecot (IMAP), an aiosmtpd sink (SMTP), PostgreSQL."""
+
+from __future__ import annotations
+
+import email
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from imapclient import IMAPClient
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                if s.recv(100).startswith(b"* OK"):
+                    return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"Dovecot did not answer on port {port}")
+
+
+class Dovecot:
+    """A private Dovecot instance: its own config, base dir and mail folders in a 0755 temp folder."""
+
+    USER = "board"
+    PASSWORD = "secret-board"
+
+    def __init__(self) -> None:
+        # The auth process cannot read pytest's 0700 temp folders when running as root.
+        self.dir = Path(tempfile.mkdtemp(prefix="mailbot-dovecot-", dir="/tmp"))
+        self.dir.chmod(0o755)
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self._write_config()
+
+    def _write_config(self) -> None:
+        d = self.dir
+        (d / "mail").mkdir()
+        me = pwd.getpwuid(os.getuid())
+        if os.getuid() == 0:
+            mail_user = pwd.getpwnam("dovecot")
+            login_user, internal_user = "dovenull", "dovecot"
+        else:
+            mail_user = me
+            login_user = internal_user = me.pw_name
+        os.chown(d / "mail", mail_user.pw_uid, mail_user.pw_gid)
+        (d / "passwd").write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
+        (d / "passwd").chmod(0o644)
+        (d / "dovecot.conf").write_text(f"""
+instance_name = mailbot-test-{self.port}
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+mail_location = maildir:{d}/mail/%u
+first_valid_uid = 1
+first_valid_gid = 1
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {d}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={mail_user.pw_uid} gid={mail_user.pw_gid} home={d}/mail/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service stats {{
+  chroot =
+}}
+""")
+
+    def start(self) -> Dovecot:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        self.proc = subprocess.Popen([binary, "-F", "-c", str(self.dir / "dovecot.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _wait_port(self.port)
+        except RuntimeError:
+            self.stop()
+            log = (self.dir / "dovecot.log").read_text() if (self.dir / "dovecot.log").exists() else ""
+            raise RuntimeError(f"Dovecot failed to start:\n{log}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()  # nothing to keep: skip the second-long orderly shutdown
+            self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self) -> str:
+        return f"imap://{self.USER}@127.0.0.1:{self.port}/INBOX?starttls=0"
+
+    def client(self) -> IMAPClient:
+        c = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
+        c.login(self.USER, self.PASSWORD)
+        return c
+
+    def deliver(self, *raws: bytes, folder: str = "INBOX") -> None:
+        with self.client() as c:
+            for raw in raws:
+                c.append(folder, raw)
+
+    def flags(self) -> dict[int, tuple[bytes, ...]]:
+        with self.client() as c:
+            c.select_folder("INBOX", readonly=True)
+            uids = c.search(["ALL"])
+            return {uid: data[b"FLAGS"] for uid, data in c.fetch(uids, ["FLAGS"]).items()} if uids else {}
+
+    def drop_connections(self) -> int:
+        """Kill the imap processes serving clients now: a connection lost mid-run, as far as the client sees."""
+        if not self.proc:
+            return 0
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid), "-x", "imap"], capture_output=True, text=True)
+        pids = [int(p) for p in out.stdout.split()]
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return len(pids)
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> Message:
+        return email.message_from_bytes(self.raw)
+
+
+@dataclass
+class SinkHandler:
+    messages: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        with self.lock:
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+class SmtpSink:
+    """aiosmtpd in a thread: every message that reaches it is kept, with its envelope."""
+
+    def __init__(self) -> None:
+        self.handler = SinkHandler()
+        self.port = free_port()  # Controller(port=0) fails: pick one first
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}?starttls=0"
+
+    @property
+    def messages(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+    def to(self, address: str) -> list[Received]:
+        return [m for m in self.messages if address in m.rcpt_tos]
+
+
+def postgres_admin_url() -> str:
+    """A superuser URL for the local PostgreSQL cluster, starting it and making a test role if needed."""
+    if os.environ.get("MAILBOT_TEST_PG_URL"):
+        return os.environ["MAILBOT_TEST_PG_URL"]
+    if not shutil.which("pg_ctlcluster"):
+        raise RuntimeError("PostgreSQL is not installed (pg_ctlcluster not found)")
+    status = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True).stdout.split()
+    if len(status) >= 4 and status[3] != "online":
+        subprocess.run(["pg_ctlcluster", status[0], status[1], "start"], check=True)
+    port = status[2] if len(status) >= 3 else "5432"
+    sql = ("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mailbot_test') THEN "
+           "CREATE ROLE mailbot_test LOGIN SUPERUSER PASSWORD 'mailbot_test'; END IF; END $$;")
+    runner = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    subprocess.run([*runner, "psql", "-p", port, "-q", "-c", sql], check=True, capture_output=True)
+    return f"postgresql+psycopg://mailbot_test:mailbot_test@127.0.0.1:{port}/postgres"
