@@ -16,7 +16,7 @@ import email.utils
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import Message
 
 from mailbot import htmltext
@@ -96,6 +96,9 @@ def decode_header_value(value: str | None) -> str:
     """RFC 2047 words and raw 8-bit header bytes to NFC text; never raises."""
     if value is None:
         return ""
+    if isinstance(value, Header):
+        # compat32 wraps raw 8-bit header text in a Header whose str() is U+FFFD: take the text back.
+        value = "".join(chunk if isinstance(chunk, str) else chunk.decode("latin-1") for chunk, _ in value._chunks)
     value = str(value)
     if any("\udc80" <= c <= "\udcff" for c in value):
         # compat32 hands raw 8-bit header bytes over as surrogate escapes (RFC 6532 mail).

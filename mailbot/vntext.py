@@ -73,8 +73,10 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
-# Surface characters of TCVN3/ABC text read as Latin-1 that never occur in Unicode Vietnamese.
-_TCVN3_MARKERS = set("¸µ¶·¹«¬®\u00ad¦§¡¢£¤¥¨©ª»¾¼½ÆÇËÌÐÎÏÑÒÕÓÔÖ×ÝØÜÞßåæçèëïñòöøùúüþ")
+# Surface characters of TCVN3/ABC text read as Latin-1: symbols standing where letters belong.
+# (TCVN3 also uses Latin-1 letters such as ö or ñ, but those are real letters in other
+# languages; viparse's detection judges them. These symbols inside words are never text.)
+_TCVN3_MARKERS = set("¸µ¶·¹«¬®\u00ad¦§¡¢£¤¥¨©ª»¾¼½")
 # Typical UTF-8-read-as-cp1252 sequences ("Ã¡", "á»" ...).
 _UTF8_AS_LATIN1 = re.compile(r"(?:Ã[\u0080-\u00bf]|á[»º][\u0080-\u00bf]|Ä[‘\u0091\u0090]|Æ°|Æ¡)")
 
@@ -117,7 +119,7 @@ def repair_legacy(text: str, hint: str | None = None) -> Repaired:
 
 def looks_mojibake(text: str) -> bool:
     """True when text still carries legacy-font or double-decoded characters."""
-    if _UTF8_AS_LATIN1.search(text):
+    if _UTF8_AS_LATIN1.search(text) or "\ufffd" in text:
         return True
     letters = [c for c in text if c.isalpha()]
     if not letters:
