@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if all(t.is_alive() for t in threads):
                 heartbeat.touch()
         for t in threads:
-            t.join(timeout=10)
+            t.join(timeout=5)  # a worker inside IDLE wakes within its wait; its work is transactional
         for exc in errors:
             raise exc
         return 0

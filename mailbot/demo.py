@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import shutil
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from mailbot import config, samples, views
 from mailbot.app import App
 from mailbot.cli import format_detail
+from mailbot.message import decode_header_value
 from mailbot.sources.maildir import MaildirSource
 
 DEMO_CONFIG = """\
@@ -112,7 +114,6 @@ def run(folder: Path) -> int:
         inbound = views.inbound_rows(s)
         articles = {a["reference"]: a for a in views.article_rows(s)}
         detail = views.article_detail(s, "BBT-2026-0001") if articles else None
-        refs = {m["id"]: m for m in inbound}
     print("What came in and what became of it:")
     for (label, _), row in zip(mail, inbound):
         print(f"  #{row['id']} {label}\n      -> {row['disposition']}: {row['reason']}")
@@ -125,14 +126,11 @@ def run(folder: Path) -> int:
     sent = sorted(Path(agency.outgoing.path).glob("*.eml"))
     print(f"Mail written to {agency.outgoing.path}: {len(sent)} message(s); sent {report.sent}, failed {report.failed}")
     for path in sent:
-        import email
         msg = email.message_from_bytes(path.read_bytes())
-        from mailbot.message import decode_header_value
         print(f"  to {msg['To']}: {decode_header_value(msg['Subject'])}")
     if detail:
         print()
         print("mailbot show BBT-2026-0001:")
         print(format_detail(detail))
     app.close()
-    del refs
     return 0

@@ -195,13 +195,23 @@ class SmtpSink:
         self.handler = SinkHandler()
         self.port = free_port()  # Controller(port=0) fails: pick one first
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.running = False
 
     def start(self) -> SmtpSink:
         self.controller.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        if self.running:
+            self.controller.stop()
+            self.running = False
+
+    def restart(self) -> None:
+        """Back up on the same port, keeping what it received (a Controller cannot start twice)."""
+        self.stop()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.start()
 
     @property
     def url(self) -> str:

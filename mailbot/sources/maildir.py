@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 class MaildirSource:
-    def __init__(self, path: Path, poll_interval: float = 5.0):
+    def __init__(self, path: Path, poll_interval: float = 1.0):
         self.path = Path(path)
         self.name = f"maildir:{self.path}"
         self.poll_interval = poll_interval

@@ -1,0 +1,99 @@
+"""The daemon over time: IDLE wakes it for new mail; SMTP failures are retried later; held mail is announced."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from mailbot import outbox, samples
+from mailbot.models import Article, InboundMessage, OutboxMessage
+from tests.conftest import BOARD, HEAD, SECRETARY
+
+AUTHOR = ("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn")
+SIGNATURE = "Nguyễn Văn An\nChuyên viên Phòng PBGDPL\nĐT: 0912 345 678"
+
+
+def test_idle_wakes_the_daemon_for_new_mail(board):
+    assert board.dovecot.client().has_capability("IDLE")
+    stop = threading.Event()
+    worker = board.app.worker(board.agency, backlog="process")
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"wait": 60}, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.0)  # the daemon is now waiting in IDLE for up to a minute
+        board.dovecot.deliver(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin mới",
+                                            text=f"Tin.\n\n{SIGNATURE}"))
+        deadline = time.monotonic() + 20
+        while not board.sink.to(SECRETARY) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(board.sink.to(SECRETARY)) == 1, "IDLE did not wake the daemon"
+    finally:
+        stop.set()
+        worker.source.close()
+        thread.join(10)
+
+
+def test_smtp_failure_is_retried_later_and_sent_once(board, smtp_sink):
+    smtp_sink.stop()  # the relay is down
+    board.say(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin hội nghị", text=f"Tin.\n\n{SIGNATURE}"))
+    with board.transaction() as s:
+        rows = s.scalars(select(OutboxMessage)).all()
+        assert [(r.status, r.attempts) for r in rows] == [("pending", 1), ("pending", 1)]
+        assert "Connect" in rows[0].last_error or "refused" in rows[0].last_error.lower()
+        due = rows[0].next_attempt_at
+    assert due == board.clock() + outbox.BACKOFF[0]
+
+    smtp_sink.restart()  # back up, same port
+    assert board.run_once().sent == 0  # not due yet
+    board.clock.current += timedelta(minutes=2)
+    assert board.run_once().sent == 2
+    assert board.run_once().sent == 0
+    assert len(smtp_sink.messages) == 2
+    with board.transaction() as s:
+        assert all(r.status == "sent" and r.attempts == 2 for r in s.scalars(select(OutboxMessage)))
+
+
+def test_a_board_members_reply_and_a_citizens_question_are_held_for_the_secretary(board):
+    board.say(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin hội nghị", text=f"Tin.\n\n{SIGNATURE}"))
+    [notice] = board.sink.to(SECRETARY)
+    notice_id = notice.message["Message-ID"].strip("<>")
+    reply = samples.build("outlook", sender=("Trần Văn Hùng", HEAD), to=BOARD, subject="RE: Tin hội nghị",
+                          text="DUYỆT\n\nFrom: Ban Biên tập\nSent: Monday\nTo: Hùng\nSubject: Tin",
+                          in_reply_to=notice_id, references=(notice_id,))
+    assert board.say(reply).counts == {"held": 1}
+    question = samples.build("yahoo", sender=("Trần Văn Dân", "tvdan1980@yahoo.com"), to=BOARD,
+                             subject="Xin hỏi về thủ tục chứng thực",
+                             text="Cho tôi hỏi thủ tục chứng thực bản sao cần giấy tờ gì? Xin cảm ơn.")
+    assert board.say(question).counts == {"held": 1}
+    with board.transaction() as s:
+        held = {m.from_addr: m.reason for m in s.scalars(select(InboundMessage).where(
+            InboundMessage.disposition == "held"))}
+        assert s.scalars(select(Article)).one().status == "submitted"  # the command did nothing yet
+    assert held[HEAD].startswith("board-reply")
+    assert held["tvdan1980@yahoo.com"].startswith("citizen-question")
+    announced = [m.message["Subject"] for m in board.sink.to(SECRETARY)]
+    assert len(announced) == 3
+    assert board.sink.to("tvdan1980@yahoo.com") == []  # no acknowledgement until questions are handled
+
+
+def test_odt_text_is_extracted_for_the_preview(board):
+    import io
+
+    from odf.opendocument import OpenDocumentText
+    from odf.text import H, P
+
+    document = OpenDocumentText()
+    document.text.addElement(H(outlinelevel=1, text="Tuyên truyền Luật Hòa giải"))
+    document.text.addElement(P(text="Nội dung bài viết bằng OpenOffice Writer."))
+    buf = io.BytesIO()
+    document.write(buf)
+    raw = samples.build("thunderbird", sender=AUTHOR, to=BOARD, subject="[BÀI] Hòa giải ở cơ sở",
+                        text=f"Bài viết.\n\n{SIGNATURE}",
+                        files=(samples.File("bai.odt", "application/vnd.oasis.opendocument.text", buf.getvalue()),))
+    board.say(raw)
+    [notice] = board.sink.to(SECRETARY)
+    body = notice.message.get_payload()[0].get_payload()[0].get_payload(decode=True).decode()
+    assert "Nội dung bài viết bằng OpenOffice Writer." in body
