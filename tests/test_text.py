@@ -1,0 +1,80 @@
+"""Pure pieces: legacy-font repair, phone forms, sender signatures, reply splitting, every template renders."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mailbot import reply, sender
+from mailbot.vntext import looks_mojibake, repair_legacy
+
+
+def test_vni_text_is_converted():
+    vni = "Hoäi nghò toång keát coâng taùc tö phaùp naêm 2026 cuûa Sôû Tö phaùp"
+    repaired = repair_legacy(vni)
+    assert repaired.encoding == "vni"
+    assert repaired.text == "Hội nghị tổng kết công tác tư pháp năm 2026 của Sở Tư pháp"
+
+
+def test_foreign_latin_text_is_left_alone():
+    for text in ("Eelanalüüsi päring", "Die heiße Zypernsonne quälte Max", "¿Qué tal, señor?"):
+        assert repair_legacy(text).encoding is None
+        assert not looks_mojibake(text)
+
+
+@pytest.mark.parametrize("written,expected", [
+    ("0912 345 678", "0912 345 678"), ("0912.345.678", "0912 345 678"), ("+84 912 345 678", "0912 345 678"),
+    ("02713.860.205", "0271 3860 205"), ("(0260) 3862 123", "0260 3862 123"),
+])
+def test_vietnamese_phone_forms(written, expected):
+    assert sender.normalise_phone(written) == (expected, None)
+
+
+@pytest.mark.parametrize("written", ["xxx", "09xx 123 456", "0912", "12345"])
+def test_not_phone_numbers(written):
+    phone, problem = sender.normalise_phone(written)
+    assert phone == "" and problem
+
+
+@pytest.mark.parametrize("text,new", [
+    ("Đã bổ sung.\n\nVào Th 2, 23 thg 11, 2026 lúc 09:15 Ban Biên tập <b@x.vn> đã viết:\n> cũ", "Đã bổ sung."),
+    ("OK\n\nOn Mon, Nov 23, 2026 at 9:15 AM Ban <b@x.vn>\nwrote:\n\n> old", "OK"),
+    ("Gửi lại\n\n________________________________\nTừ: Ban <b@x.vn>\nĐã gửi: Thứ Hai\nĐến: a\nChủ đề: x\n\ncũ",
+     "Gửi lại"),
+    ("Bổ sung\n\n----- Thư gốc -----\nTừ: Ban", "Bổ sung"),
+    ("Ban wrote:\n> quoted\n\nAnswer below", "Answer below"),
+    ("Đây\n\nGửi từ iPhone của tôi", "Đây"),
+])
+def test_reply_split(text, new):
+    assert reply.split(text).new == new
+
+
+def test_every_template_renders():
+    from mailbot.config import Agency, Endpoint
+    from mailbot.models import Article, Attachment, InboundMessage
+    from mailbot.paths import templates_dir
+    from mailbot.render import Renderer
+
+    agency = Agency(slug="a", name="Sở Tư pháp", website="https://x.gov.vn", board_address="bbt@x.gov.vn",
+                    mailbox=Endpoint("maildir:x", "maildir"), outgoing=Endpoint("file:y", "file"),
+                    reference_prefix="BBT", message_id_domain="x.gov.vn")
+    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    f = Attachment(filename="a.docx", size=2048, version=1, reason="lý do", sniffed_type="x", sha256="0" * 64)
+    art = Article(reference="BBT-2026-0001", title="Tin", status="submitted", category="news", received_at=now,
+                  submitter_email="a@x.gov.vn", missing=["unit"])
+    inbound = InboundMessage(id=1, from_name="A", from_addr="a@x.gov.vn", subject="S", received_at=now)
+    author = sender.Details(name="A", unit="U", email="a@x.gov.vn").as_dict()
+    context = {"article": art, "author": author, "status_label": "x",
+               "files": [f], "quarantined": [f], "missing_labels": ["Đơn vị công tác"], "category_label": "Tin",
+               "problems": [], "preview": "p", "not_attached": [f], "added": [f], "note": "n", "inbound": inbound,
+               "reason": "r"}
+    renderer = Renderer(templates_dir())
+    names = sorted({str(p.relative_to(templates_dir())).split(".")[0]
+                    for p in templates_dir().rglob("*.subject.j2")})
+    assert len(names) == 7
+    for name in names:
+        msg = renderer.compose(name, agency, ["b@x.gov.vn"], context, now=now)
+        assert msg.get_body(("plain",)).get_content().strip()
+        assert msg.get_body(("html",)) is not None, f"{name} has no HTML part"
