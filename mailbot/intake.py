@@ -81,7 +81,7 @@ class Intake:
                 return existing
             prepared = prepare(parse(raw))
             msg = prepared.msg
-            facts = self._facts(s, msg, prepared)
+            facts = replace(self._facts(s, msg, prepared), raw_size=len(raw))
             decision = rules.decide(msg, facts, self.agency)
             inbound = InboundMessage(
                 agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), message_id=msg.message_id,

@@ -29,6 +29,7 @@ class Facts:
     sender_member: Member | None = None
     sender_is_staff: bool = False
     title_unreadable: bool = False
+    raw_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,14 @@ def _outside(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | Non
                     "cần lãnh đạo đơn vị xác nhận trước khi nhận bài")
 
 
+def _too_large(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    limit = agency.intake.max_message_bytes
+    if facts.raw_size > limit:
+        return Decision(HOLD, "too-large", f"thư lớn {facts.raw_size / 1048576:.1f} MB, vượt giới hạn "
+                                           f"{limit / 1048576:g} MB; cần Thư ký xem")
+    return None
+
+
 def _empty(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if not msg.text.strip() and not msg.attachments and not msg.subject.strip():
         return Decision(HOLD, "empty", "thư không có tiêu đề, nội dung hay tệp đính kèm")
@@ -178,6 +187,7 @@ CHAIN: tuple[Rule, ...] = (
     Rule("thread", "follow-ups and replies in an article's thread", _thread),
     Rule("citizen-question", "questions and feedback from the public", _citizen),
     Rule("outside-sender", "senders outside the accepted domains, where the agency holds them", _outside),
+    Rule("too-large", "a message over the agency's size limit", _too_large),
     Rule("empty", "nothing to file", _empty),
     Rule("unreadable-title", "a title still in a legacy font after conversion", _unreadable_title),
     Rule("submission", "everything else is a new submission", _submission),

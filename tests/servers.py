@@ -17,6 +17,7 @@ from email.message import Message
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from imapclient import IMAPClient
 
 
@@ -191,11 +192,25 @@ class SinkHandler:
 class SmtpSink:
     """aiosmtpd in a thread: every message that reaches it is kept, with its envelope."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.handler = SinkHandler()
         self.port = free_port()  # Controller(port=0) fails: pick one first
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.login = login
+        self.controller = self._controller()
         self.running = False
+
+    def _controller(self) -> Controller:
+        if self.login is None:
+            return Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        user, password = self.login
+
+        def authenticate(server, session, envelope, mechanism, data):
+            ok = isinstance(data, LoginPassword) and (data.login, data.password) == (user.encode(), password.encode())
+            return AuthResult(success=ok)
+
+        # Plain-text AUTH on loopback only: the tests have no certificate to offer.
+        return Controller(self.handler, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
+                          auth_required=True, auth_require_tls=False)
 
     def start(self) -> SmtpSink:
         self.controller.start()
@@ -210,7 +225,7 @@ class SmtpSink:
     def restart(self) -> None:
         """Back up on the same port, keeping what it received (a Controller cannot start twice)."""
         self.stop()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = self._controller()
         self.start()
 
     @property

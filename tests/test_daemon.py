@@ -97,3 +97,41 @@ def test_odt_text_is_extracted_for_the_preview(board):
     [notice] = board.sink.to(SECRETARY)
     body = notice.message.get_payload()[0].get_payload()[0].get_payload(decode=True).decode()
     assert "Nội dung bài viết bằng OpenOffice Writer." in body
+
+
+def test_smtp_auth_with_the_password_from_the_environment(tmp_path, clock):
+    from mailbot import config
+    from tests.conftest import Board, write_settings
+    from tests.servers import SmtpSink
+
+    sink = SmtpSink(login=("bbt", "mat-khau")).start()
+    try:
+        url = f"smtp://bbt@127.0.0.1:{sink.port}?starttls=0"
+        settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", f"maildir:{tmp_path / 'in'}", url,
+                                  extra='outgoing_password_env = "MAILBOT_TEST_SMTP_PASSWORD"')
+        assert settings is None
+    except config.ConfigError as exc:  # the variable is not set: named as a problem, nothing sent
+        assert [p.key for p in exc.problems] == ["agency[0].outgoing_password_env"]
+    settings = config.load(tmp_path / "mailbot.toml", environ={"MAILBOT_TEST_IMAP_PASSWORD": "x",
+                                                            "MAILBOT_TEST_SMTP_PASSWORD": "mat-khau"})
+    assert settings.agencies[0].outgoing.username == "bbt"
+    board = Board(settings, None, None, clock)
+    assert board.say(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin",
+                                   text=f"Tin.\n\n{SIGNATURE}")).sent == 2
+    board.close()
+    sink.stop()
+    assert len(sink.messages) == 2
+
+
+def test_a_message_over_the_size_limit_is_held(tmp_path, clock):
+    from tests.conftest import Board, write_settings
+
+    settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", f"maildir:{tmp_path / 'in'}",
+                              f"file:{tmp_path / 'out'}", intake="max_message_mb = 0.05")
+    board = Board(settings, None, None, clock)
+    big = samples.File("anh.jpg", "image/jpeg", b"\xff\xd8\xff\xe0" + b"\x01" * 80_000 + b"\xff\xd9")
+    assert board.say(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Ảnh", text=f"x\n\n{SIGNATURE}",
+                                   files=(big,))).counts == {"held": 1}
+    with board.transaction() as s:
+        assert s.scalars(select(InboundMessage)).one().reason.startswith("too-large")
+    board.close()

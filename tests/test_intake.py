@@ -442,3 +442,29 @@ def test_maildir_source_and_file_outbox(tmp_path, database_url, clock):
     assert only_article(board).category == "article"
     assert board.run_once().counts == {}
     board.close()
+
+
+def test_a_rebuilt_mailbox_new_uidvalidity_is_reread_without_repeats(tmp_path, database_url, dovecot, smtp_sink, clock):
+    from tests.conftest import Board, write_settings
+
+    with dovecot.client() as c:
+        c.create_folder("Submissions")
+    url = dovecot.url.replace("/INBOX?", "/Submissions?")
+    settings = write_settings(tmp_path, database_url, url, smtp_sink.url)
+    board = Board(settings, dovecot, smtp_sink, clock)
+    old = samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin cũ", text=f"x\n\n{SIGNATURE}")
+    dovecot.deliver(old, folder="Submissions")
+    assert board.run_once().counts == {"filed": 1}
+    board.close()
+
+    with dovecot.client() as c:  # the administrator rebuilds the folder: new UIDVALIDITY, UIDs from 1
+        c.delete_folder("Submissions")
+        c.create_folder("Submissions")
+    new = samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin mới", text=f"x\n\n{SIGNATURE}")
+    dovecot.deliver(old, new, folder="Submissions")
+    board = Board(settings, dovecot, smtp_sink, clock)
+    assert board.run_once().counts == {"already stored": 1, "filed": 1}
+    with board.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Article)) == 2
+    assert len(smtp_sink.to(AUTHOR[1])) == 2
+    board.close()
