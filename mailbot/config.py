@@ -99,6 +99,36 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One review step: who may decide at it."""
+
+    name: str
+    label: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkflowSettings:
+    steps: tuple[Step, ...] = (Step("review", "Thẩm định", ("member", "deputy_head", "head")),
+                               Step("approve", "Phê duyệt", ("head",)))
+    unit_preapproval: bool = False       # 001 art. 18.2: the unit head confirms staff submissions first
+    outside_confirmation: bool = False   # 004 art. 10.1a: outside senders need their unit leader's confirmation
+    publish_on_approval: bool = False    # 004 art. 10.3a: published right after approval
+    token_days: int = 14                 # how long a notification's command token stays valid
+    undo_minutes: int = 15               # HOÀN TÁC / UNDO window
+    reply_to_token: bool = False         # Reply-To: board+TOKEN@domain (needs plus-addressing on the server)
+    trusted_authserv_id: str = ""        # Authentication-Results id stamped by the board's own server
+
+    def step(self, name: str) -> Step | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+    def next_step(self, name: str) -> Step | None:
+        names = [s.name for s in self.steps]
+        i = names.index(name)
+        return self.steps[i + 1] if i + 1 < len(self.steps) else None
+
+
+@dataclass(frozen=True)
 class Agency:
     slug: str
     name: str
@@ -114,11 +144,11 @@ class Agency:
     accepted_domains: tuple[str, ...] = ()
     categories: tuple[CategoryRule, ...] = ()
     intake: IntakeSettings = IntakeSettings()
-    # Settings later features read (calendar, deadlines, workflow, quotas): kept as
-    # validated-as-a-table raw data until those features give them a shape.
+    workflow: WorkflowSettings = WorkflowSettings()
+    # Settings later features read (calendar, deadlines, quotas): kept as validated-as-a-table
+    # raw data until those features give them a shape.
     calendar: dict[str, Any] = field(default_factory=dict)
     deadlines: dict[str, Any] = field(default_factory=dict)
-    workflow: dict[str, Any] = field(default_factory=dict)
 
     def members_with(self, role: str) -> list[Member]:
         return [m for m in self.members if m.role == role]
@@ -403,8 +433,9 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
     if unknown_types:
         r.problem(f"{ipath}.accepted_types", f"unknown types {sorted(unknown_types)}; known: {', '.join(KNOWN_TYPES)}")
 
-    for key in ("calendar", "deadlines", "workflow"):
+    for key in ("calendar", "deadlines"):
         r.get(raw, key, path, dict, {})
+    workflow = _read_workflow(r.get(raw, "workflow", path, dict, {}), f"{path}.workflow", r)
 
     if any(e is None for e in endpoints.values()) or not board:
         return None
@@ -414,7 +445,36 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         mailbox=endpoints["mailbox"], outgoing=endpoints["outgoing"], reference_prefix=prefix,
         message_id_domain=mid_domain, members=tuple(members), units=tuple(units), staff=tuple(staff),
         accepted_domains=domains, categories=tuple(categories), intake=intake,
-        calendar=raw.get("calendar", {}), deadlines=raw.get("deadlines", {}), workflow=raw.get("workflow", {}),
+        calendar=raw.get("calendar", {}), deadlines=raw.get("deadlines", {}), workflow=workflow,
+    )
+
+
+def _read_workflow(raw: dict, path: str, r: _Reader) -> WorkflowSettings:
+    defaults = WorkflowSettings()
+    steps = []
+    for i, st in enumerate(r.get(raw, "steps", path, list, [])):
+        spath = f"{path}.steps[{i}]"
+        if not isinstance(st, dict):
+            r.problem(spath, "must be a table with name, label, roles")
+            continue
+        name = r.get(st, "name", spath, str, "", required=True)
+        roles = tuple(r.get(st, "roles", spath, list, []))
+        bad = [x for x in roles if x not in ROLES]
+        if bad or not roles:
+            r.problem(f"{spath}.roles", f"needs roles from {', '.join(ROLES)} (got {list(roles)})")
+        steps.append(Step(name=name, label=r.get(st, "label", spath, str, name), roles=roles))
+    names = [s.name for s in steps]
+    if len(set(names)) != len(names):
+        r.problem(f"{path}.steps", "step names must differ")
+    return WorkflowSettings(
+        steps=tuple(steps) or defaults.steps,
+        unit_preapproval=r.get(raw, "unit_preapproval", path, bool, False),
+        outside_confirmation=r.get(raw, "outside_confirmation", path, bool, False),
+        publish_on_approval=r.get(raw, "publish_on_approval", path, bool, False),
+        token_days=r.get(raw, "token_days", path, int, defaults.token_days),
+        undo_minutes=r.get(raw, "undo_minutes", path, int, defaults.undo_minutes),
+        reply_to_token=r.get(raw, "reply_to_token", path, bool, False),
+        trusted_authserv_id=r.get(raw, "trusted_authserv_id", path, str, ""),
     )
 
 

@@ -93,6 +93,14 @@ class Article(Base):
     missing: Mapped[list[Any]] = mapped_column(default=list)
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Review: the step being decided (status "review"), the version under review, who holds it.
+    step: Mapped[str] = mapped_column(String(40), default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    assignee: Mapped[str] = mapped_column(String(320), default="")
+    sensitive: Mapped[bool] = mapped_column(default=False)
+    director_approved: Mapped[bool] = mapped_column(default=False)
+    revision_step: Mapped[str] = mapped_column(String(40), default="")  # the step that asked for a revision
+    published_url: Mapped[str] = mapped_column(Text, default="")
     attachments: Mapped[list[Attachment]] = relationship(back_populates="article", order_by="Attachment.id")
 
 
@@ -173,3 +181,28 @@ class ReferenceCounter(Base):
     prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class ReviewToken(Base):
+    """The secret in one notification to one member, for one article, version and step.
+
+    It travels in the notification's Message-ID (and Reply-To where the server supports
+    plus-addressing) and comes back in the reply's In-Reply-To/References: only the member it
+    was sent to has it. Used once; expires; revoked when the step moves on.
+    """
+
+    __tablename__ = "review_tokens"
+    __table_args__ = (UniqueConstraint("token", name="uq_review_token"), Index("ix_review_tokens_article", "article_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    token: Mapped[str] = mapped_column(String(64))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(40))   # the article status the token is for
+    step: Mapped[str] = mapped_column(String(40), default="")
+    member: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
