@@ -67,3 +67,11 @@ def category(agency: Agency, subject: str, text: str, attachment_kinds: list[str
     if attachment_kinds and not documents and len(text.strip()) < 400 and "photos" in rules:
         return "photos"
     return agency.intake.default_category
+
+
+_SENSITIVE_TAGS = ("mat", "toi mat", "tuyet mat", "nhay cam", "sensitive")
+
+
+def marked_sensitive(subject: str) -> bool:
+    """A subject tag such as [MẬT] marks content touching state or professional secrets."""
+    return any(fold(collapse_space(tag)) in _SENSITIVE_TAGS for tag in _TAG.findall(subject))

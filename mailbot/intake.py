@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailbot import attachments as files
 from mailbot import filing, reply, rules, sender, workflow
+from mailbot.review import Review, tokens_in
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage, parse
@@ -63,6 +64,8 @@ class Intake:
         self.file_store = file_store
         self.notifier = notifier
         self.now = now
+        self.review = Review(agency, notifier, now)
+        notifier.store_files = self._store_files
 
     def process(self, raw: bytes, source: str = "") -> Outcome:
         """Take one raw message. Idempotent: the same bytes twice have one effect."""
@@ -96,6 +99,11 @@ class Intake:
                 reference = self._file(s, inbound, prepared, now)
             elif decision.disposition == rules.FOLLOWUP:
                 reference = self._follow_up(s, inbound, prepared, facts.thread_article_id, now)
+            elif decision.disposition == rules.COMMAND:
+                result = self.review.handle(s, inbound, msg, now)
+                inbound.reason = f"{decision.rule}: {result.summary}"
+                if inbound.article_id:
+                    reference = s.get(Article, inbound.article_id).reference
             elif decision.disposition == rules.HOLD:
                 self.notifier.held(s, inbound, msg, now)
             elif decision.rule == "bounce" and facts.bounced_outbox_ids:
@@ -148,7 +156,7 @@ class Intake:
             replies_to_our_mail=ours, bounced_outbox_ids=bounced,
             sender_member=self.agency.member_by_email(msg.from_addr),
             sender_is_staff=self.agency.staff_by_email(msg.from_addr) is not None,
-            title_unreadable=prepared.title_unreadable)
+            title_unreadable=prepared.title_unreadable, carries_token=bool(tokens_in(msg, self.agency)))
 
     def _thread(self, s: Session, msg: ParsedMessage) -> tuple[int | None, bool]:
         """The article a message follows up: by References/In-Reply-To first, by a reference in the subject second."""
@@ -178,7 +186,7 @@ class Intake:
     # -- effects ----------------------------------------------------------------------------
 
     def _store_files(self, s: Session, inbound: InboundMessage, msg: ParsedMessage,
-                     article: Article | None) -> list[Attachment]:
+                     article: Article | None, version: int | None = None) -> list[Attachment]:
         stored = []
         existing = {a.filename: a.version for a in article.attachments} if article is not None and article.id else {}
         for part in msg.attachments:
@@ -190,7 +198,8 @@ class Intake:
                 filename=filename[:500], declared_type=part.content_type, sniffed_type=verdict.sniffed,
                 kind=verdict.kind, size=len(part.data), sha256=digest, content_id=part.content_id[:500],
                 inline=part.inline, status="ok" if verdict.ok else "quarantined", reason=verdict.reason,
-                text_preview=verdict.text[:20000], version=existing.get(filename, 0) + 1)
+                text_preview=verdict.text[:20000],
+                version=version if version is not None else existing.get(filename, 0) + 1)
             s.add(row)
             stored.append(row)
         s.flush()
@@ -221,6 +230,7 @@ class Intake:
         article.category = filing.category(self.agency, subject, body, [a.kind for a in good])
         article.reference = filing.next_reference(s, self.agency, now)
         article.missing = author.missing(self.agency.intake.require_email)
+        article.sensitive = filing.marked_sensitive(subject)
         event = "filed_incomplete" if article.missing else "filed_complete"
         detail = f"tự động chuyển đổi văn bản {_ENCODING_LABELS.get(prepared.legacy_encoding, '')} sang Unicode" \
             if prepared.legacy_encoding else ""
@@ -260,6 +270,11 @@ class Intake:
             workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)
             s.refresh(article, ["attachments"])
             self._answer(s, inbound, msg, article, stored, now, first=True)
+        elif article.status == workflow.AWAITING_REVISION:
+            s.flush()
+            s.refresh(article, ["attachments"])
+            self.review.revised(s, inbound, article, [a for a in stored if a.status == "ok"], now)
+            self.notifier.follow_up_received(s, inbound, msg, article, stored, now)
         else:
             s.flush()
             s.refresh(article, ["attachments"])
@@ -274,6 +289,7 @@ class Intake:
         elif first:
             self.notifier.received(s, inbound, msg, article, quarantined, now)
             self.notifier.new_article(s, inbound, article, now)
+            self.review.start(s, article, now, inbound.id)
         else:
             self.notifier.follow_up_received(s, inbound, msg, article, stored, now)
         if quarantined:

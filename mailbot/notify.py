@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot import outbox, workflow
+from mailbot import commands, outbox, workflow
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage
 from mailbot.models import Article, Attachment, InboundMessage
 from mailbot.render import FileToAttach, Renderer
+from mailbot.publish import article_page, docx_html, from_text, odt_html
+from mailbot.review import token_message_id
 from mailbot.sender import FIELD_LABELS_VI
 
 # Files larger than this together are listed in the secretary's notice rather than attached.
@@ -23,6 +26,8 @@ class Notifier:
         self.agency = agency
         self.renderer = renderer
         self.file_store = file_store
+        # Set by intake: stores a reply's files on an article (an editor's edited version).
+        self.store_files = None
 
     def secretaries(self) -> list[str]:
         people = self.agency.members_with("secretary") or self.agency.members_with("head")
@@ -33,13 +38,17 @@ class Notifier:
 
     def _send(self, s: Session, key: str, kind: str, template: str, to: list[str], context: dict, now: datetime, *,
               article: Article | None = None, inbound: InboundMessage | None = None,
-              reply_to_msg: ParsedMessage | None = None, files: tuple[FileToAttach, ...] = ()) -> None:
+              reply_to_msg: ParsedMessage | None = None, files: tuple[FileToAttach, ...] = (),
+              message_id: str | None = None, reply_to: str | None = None,
+              thread: tuple[str | None, tuple[str, ...]] | None = None) -> None:
         in_reply_to = reply_to_msg.message_id if reply_to_msg else None
         references = reply_to_msg.references if reply_to_msg else ()
+        if thread is not None:
+            in_reply_to, references = thread
         mail = self.renderer.compose(
             template, self.agency, to, context, now=now, in_reply_to=in_reply_to, references=references,
-            auto="auto-replied" if reply_to_msg else "auto-generated", reply_to=self.agency.board_address,
-            files=files)
+            auto="auto-replied" if reply_to_msg else "auto-generated", reply_to=reply_to or self.agency.board_address,
+            files=files, message_id=message_id)
         outbox.enqueue(s, self.agency, key, kind, mail, now, article_id=article.id if article else None,
                        inbound_id=inbound.id if inbound else None)
 
@@ -52,7 +61,16 @@ class Notifier:
             "missing_labels": [FIELD_LABELS_VI[m] for m in article.missing],
             "category_label": next((c.label for c in self.agency.categories if c.name == article.category),
                                    article.category),
+            "step_label": self._step_label(article),
+            "current_files": [a for a in article.attachments if a.status == "ok" and a.version == max(
+                (x.version for x in article.attachments if x.status == "ok"), default=1)],
         }
+
+    def _step_label(self, article: Article) -> str:
+        if article.status == workflow.REVIEW:
+            step = self.agency.workflow.step(article.step)
+            return step.label if step else article.step
+        return workflow.STATUS_LABELS_VI.get(article.status, article.status)
 
     def received(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
                  quarantined: list[Attachment], now: datetime) -> None:
@@ -112,6 +130,88 @@ class Notifier:
         return tuple(attach), listed
 
 
+    # -- review by reply ----------------------------------------------------------------------
+
+    def _token_reply_to(self, token: str) -> str:
+        if not self.agency.workflow.reply_to_token:
+            return self.agency.board_address
+        local, _, domain = self.agency.board_address.partition("@")
+        return f"{local}+{token}@{domain}"
+
+    def review_request(self, s: Session, article: Article, email: str, role: str, token: str,
+                       now: datetime, inbound_id: int | None = None) -> None:
+        context = {**self._article_context(article), "role_label": ROLE_LABELS_VI.get(role, role),
+                   "preview": _preview(article), "commands": commands.COMMANDS,
+                   "reasons": commands.REJECT_REASONS, "expires_days": self.agency.workflow.token_days,
+                   "undo_minutes": self.agency.workflow.undo_minutes}
+        attach, listed = self._files(context["current_files"])
+        self._send(s, f"review:{token}", "article.member.review_request", "article/member/review_request", [email],
+                   {**context, "not_attached": listed}, now, article=article, files=attach,
+                   message_id=token_message_id(token, self.agency), reply_to=self._token_reply_to(token))
+
+    def nobody_to_ask(self, s, article, now):
+        self._send(s, f"nobody:{article.id}:{article.status}:{article.step}:{article.version}",
+                   "article.secretary.nobody_to_ask", "article/secretary/nobody_to_ask", self.secretaries(),
+                   self._article_context(article), now, article=article)
+
+    def receipt(self, s, inbound, msg, article, done, holders, now, refused=False):
+        context = {**self._article_context(article), "done": done, "refused": refused,
+                   "next_people": [ROLE_LABELS_VI.get(r, r) + f" ({e})" for e, r in holders]}
+        self._send(s, f"receipt:{inbound.id}", "article.member.receipt", "article/member/receipt", [msg.from_addr],
+                   context, now, article=article, inbound=inbound, reply_to_msg=msg)
+
+    def help(self, s, inbound, msg, article, problem, now):
+        context = {**self._article_context(article), "problem": problem, "commands": commands.COMMANDS,
+                   "reasons": commands.REJECT_REASONS, "undo_minutes": self.agency.workflow.undo_minutes}
+        self._send(s, f"help:{inbound.id}", "article.member.help", "article/member/help", [msg.from_addr], context,
+                   now, article=article, inbound=inbound, reply_to_msg=msg)
+
+    def forgery_alert(self, s, inbound, article, token_row, why, now):
+        heads = [m.email for m in self.agency.members_with("head")] or self.admins()
+        self._send(s, f"forgery:{inbound.id}", "article.head.forgery", "article/head/forgery", heads,
+                   {**self._article_context(article), "inbound": inbound, "why": why, "token_member": token_row.member},
+                   now, article=article, inbound=inbound)
+
+    def author_decision(self, s, article, decision, detail, now):
+        to = list(dict.fromkeys([article.submitter_email, (article.author or {}).get("email") or
+                                 article.submitter_email]))
+        self._send(s, f"decision:{article.id}:{decision}:{article.version}:{len(detail)}:{now.isoformat()}",
+                   f"article.author.{decision}", "article/author/decision", to,
+                   {**self._article_context(article), "decision": decision, "detail": detail,
+                    "publish_at_once": self.agency.workflow.publish_on_approval}, now, article=article,
+                   thread=_author_thread(s, article))
+
+    def publishing_package(self, s, article, email, token, now):
+        context = self._article_context(article)
+        docs = [a for a in context["current_files"] if a.kind in ("docx", "odt")]
+        images = [a for a in context["current_files"] if a.kind in ("jpg", "png", "gif", "bmp")]
+        author = article.author or {}
+        author_line = ", ".join(x for x in (author.get("name"), author.get("unit")) if x)
+        if docs:
+            data = self.file_store.get(docs[0].sha256)
+            body = docx_html(data) if docs[0].kind == "docx" else odt_html(data)
+        else:
+            body = from_text(article.body_text)
+        page = article_page(article.title, body, author_line, article.reference)
+        files = (FileToAttach(f"{article.reference}.html", "text/html", page.encode("utf-8")),)
+        attach, listed = self._files(images + docs)
+        self._send(s, f"publish:{token}", "article.secretary.publish", "article/secretary/publish", [email],
+                   {**context, "author_line": author_line, "images": images, "not_attached": listed,
+                    "publish_at_once": self.agency.workflow.publish_on_approval}, now, article=article,
+                   files=files + attach, message_id=token_message_id(token, self.agency),
+                   reply_to=self._token_reply_to(token))
+
+    def published_notice(self, s, article, email, token, now):
+        self._send(s, f"published:{token}", "article.head.published", "article/head/published", [email],
+                   self._article_context(article), now, article=article,
+                   message_id=token_message_id(token, self.agency), reply_to=self._token_reply_to(token))
+
+    def takedown_to_secretary(self, s, article, reason, now):
+        self._send(s, f"takedown:{article.id}:{now.isoformat()}", "article.secretary.takedown",
+                   "article/secretary/takedown", self.secretaries(), {**self._article_context(article),
+                                                                      "reason": reason}, now, article=article)
+
+
 def _preview_text(text: str, limit: int = 1500) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
@@ -120,3 +220,14 @@ def _preview_text(text: str, limit: int = 1500) -> str:
 def _preview(article: Article) -> str:
     docs = [a.text_preview for a in article.attachments if a.status == "ok" and a.text_preview]
     return _preview_text(docs[0] if docs else article.body_text)
+
+
+ROLE_LABELS_VI = {"head": "Trưởng ban", "deputy_head": "Phó Trưởng ban", "member": "Thành viên",
+                  "secretary": "Thư ký", "director": "Giám đốc", "unit_head": "Lãnh đạo đơn vị"}
+
+
+def _author_thread(s: Session, article: Article) -> tuple[str | None, tuple[str, ...]]:
+    """Threading for mail to the author: under their first message, so their answer comes back to it."""
+    first = s.scalars(select(InboundMessage).where(InboundMessage.article_id == article.id)
+                      .order_by(InboundMessage.id)).first()
+    return (first.message_id if first else None), ()

@@ -14,7 +14,7 @@ from mailbot.config import Agency, Member
 from mailbot.message import ParsedMessage
 from mailbot.vntext import fold
 
-FILE, FOLLOWUP, HOLD, IGNORE, DUPLICATE = "filed", "followup", "held", "ignored", "duplicate"
+FILE, FOLLOWUP, HOLD, IGNORE, DUPLICATE, COMMAND = "filed", "followup", "held", "ignored", "duplicate", "command"
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Facts:
     sender_is_staff: bool = False
     title_unreadable: bool = False
     raw_size: int = 0
+    carries_token: bool = False              # it answers one of our review notifications
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,12 @@ def _duplicate(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | N
     return None
 
 
+def _command(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.carries_token:
+        return Decision(COMMAND, "command-reply", "thư trả lời thông báo xét duyệt")
+    return None
+
+
 def _no_sender(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if not msg.from_addr:
         return Decision(HOLD, "no-sender", "thư không có địa chỉ người gửi hợp lệ; không thể trả lời")
@@ -183,6 +190,7 @@ CHAIN: tuple[Rule, ...] = (
     Rule("auto-reply", "RFC 3834 and vendor auto-replies, in Vietnamese and English", _auto_reply),
     Rule("bulk", "mailing lists and bulk mail", _bulk),
     Rule("duplicate", "a second message with a Message-ID already seen", _duplicate),
+    Rule("command-reply", "a reply to a review notification: the review module checks and applies it", _command),
     Rule("no-sender", "no From address to answer", _no_sender),
     Rule("thread", "follow-ups and replies in an article's thread", _thread),
     Rule("citizen-question", "questions and feedback from the public", _citizen),

@@ -21,7 +21,7 @@ def test_demo_files_the_samples_and_shows_what_it_did(tmp_path):
     run = mailbot("demo", "--dir", str(tmp_path / "demo"))
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    assert "BBT-2026-0001 [submitted]" in out
+    assert "BBT-2026-0001 [review]" in out
     assert "[awaiting_details]" in out
     assert "ignored: auto-reply" in out
     assert "quarantined" in out or "cách ly" in out
@@ -40,14 +40,15 @@ def test_run_once_list_and_show_against_dovecot(tmp_path, dovecot, smtp_sink):
     assert first.returncode == 3 and "--backlog process" in first.stderr  # a full mailbox: the admin chooses
     run = mailbot("--config", config_path, "run", "--once", "--backlog", "process", env=env)
     assert run.returncode == 0, run.stderr
-    assert "stp: 1 filed; sent 2, failed 0" in run.stdout
+    assert "stp: 1 filed; sent 3, failed 0" in run.stdout
 
     listed = json.loads(mailbot("--config", config_path, "list", "--json", env=env).stdout)
     assert [(a["reference"], a["category"], a["status"]) for a in listed] == [
-        ("BBT-2026-0001", "article", "submitted")]
+        ("BBT-2026-0001", "article", "review")]
     shown = json.loads(mailbot("--config", config_path, "show", "BBT-2026-0001", "--json", env=env).stdout)
     assert shown["author"]["phone"] == "0912 345 678"
-    assert [m["kind"] for m in shown["messages_out"]] == ["article.author.received", "article.secretary.new"]
+    assert [m["kind"] for m in shown["messages_out"]] == [
+        "article.author.received", "article.secretary.new", "article.member.review_request"]
     assert all(m["status"] == "sent" for m in shown["messages_out"])
     text = mailbot("--config", config_path, "show", "BBT-2026-0001", env=env).stdout
     assert "filed_complete - -> submitted" in text

@@ -29,16 +29,16 @@ def test_each_preset_loads(tmp_path, preset):
     agency = settings.agencies[0]
     assert agency.name == "Test"  # the agency's own value wins over the preset's
     assert {c.name for c in agency.categories} == set(config.CATEGORIES)
-    assert agency.workflow.get("steps"), "the preset carries the regulation's workflow steps"
+    assert len(agency.workflow.steps) >= 2, "the preset carries the regulation's workflow steps"
     assert agency.mailbox.path == str(tmp_path / "inbox")
     assert settings.database_url == f"sqlite:///{tmp_path / 'storage' / 'mailbot.sqlite3'}"
 
 
-def test_cchc_preset_holds_outside_senders_and_uses_its_prefix(tmp_path):
+def test_cchc_preset_confirms_outside_senders_and_uses_its_prefix(tmp_path):
     path = tmp_path / "m.toml"
     path.write_text(MINIMAL.format(slug="a", preset="cchcsoctrang"), encoding="utf-8")
     agency = config.load(path, environ={}).agencies[0]
-    assert agency.intake.outside_senders == "hold"
+    assert agency.workflow.outside_confirmation and agency.workflow.publish_on_approval
     assert agency.accepted_domains == ("soctrang.gov.vn",)
     assert agency.reference_prefix == "CCHC"
 

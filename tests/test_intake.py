@@ -14,7 +14,7 @@ from mailbot import samples
 from mailbot.models import Article, Attachment, Event, InboundMessage, OutboxMessage
 from mailbot.sources.imap import DONE_KEYWORD
 from mailbot.views import article_detail
-from tests.conftest import ADMIN, BOARD, SECRETARY
+from tests.conftest import ADMIN, BOARD, HEAD, SECRETARY
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 AUTHOR = ("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn")
@@ -49,7 +49,7 @@ def test_complete_submission_from_each_client(board, client):
 
     article = only_article(board)
     assert article.reference == "BBT-2026-0001"
-    assert article.status == "submitted"
+    assert (article.status, article.step) == ("review", "edit")  # straight into the board's first step
     assert article.category == "news"
     assert article.title == "Hội nghị tổng kết công tác tư pháp"  # NFC even from Apple Mail's NFD
     assert article.author["name"] == "Nguyễn Văn An"
@@ -121,7 +121,7 @@ def test_missing_details_then_completed_in_the_thread(board):
                          subject="RE: BBT-2026-0001 bổ sung", text="Đơn vị: Phòng Tư pháp huyện Lộc Ninh")
     assert board.say(rest).counts == {"followup": 1}
     article = only_article(board)
-    assert article.status == "submitted"
+    assert article.status == "review"
     assert article.author["name"] == "Phạm Minh Tuấn"
     assert article.author["unit"] == "Phòng Tư pháp huyện Lộc Ninh"
     assert article.author["phone"] == "0913 456 789"
@@ -130,7 +130,7 @@ def test_missing_details_then_completed_in_the_thread(board):
         detail = article_detail(s, "BBT-2026-0001")
     assert [(h["event"], h["to"]) for h in detail["history"]] == [
         ("filed_incomplete", "awaiting_details"), ("follow_up", "awaiting_details"),
-        ("follow_up", "awaiting_details"), ("details_completed", "submitted")]
+        ("follow_up", "awaiting_details"), ("details_completed", "submitted"), ("review_started", "review:edit")]
     assert len(detail["messages_in"]) == 3
 
 
@@ -155,7 +155,7 @@ def test_forwarded_submission_names_the_colleague_as_author(board):
                         subject="Fwd: Bài viết hòa giải ở cơ sở", text=text, files=article_files()[:1])
     assert board.say(raw).counts == {"filed": 1}
     article = only_article(board)
-    assert article.status == "submitted"
+    assert article.status == "review"
     assert article.title == "Bài viết hòa giải ở cơ sở"
     assert article.category == "article"
     assert article.author["name"] == "Lê Thị Hoa"
@@ -203,7 +203,7 @@ def test_windows_1258_text(board):
     article = only_article(board)
     assert article.title == "Hội nghị cải cách hành chính"
     assert article.author["name"] == "Ngô Thị Mai"
-    assert article.status == "submitted"
+    assert article.status == "review"
 
 
 def test_nfd_text(board):
@@ -277,7 +277,7 @@ def test_html_only_mail_is_sanitised_and_cid_images_kept(board):
     article = only_article(board)
     assert "Kính gửi BBT tin hội nghị." in article.body_text
     assert "alert" not in article.body_text
-    assert article.author["name"] == "Ngô Thị Mai" and article.status == "submitted"
+    assert article.author["name"] == "Ngô Thị Mai" and article.status == "review"
     with board.transaction() as s:
         [img] = s.scalars(select(Attachment)).all()
         assert (img.filename, img.content_id, img.inline, img.status) == ("anh1.jpg", "anh1@x", True, "ok")
@@ -436,9 +436,9 @@ def test_maildir_source_and_file_outbox(tmp_path, database_url, clock):
     assert list((tmp_path / "inbox" / "new").iterdir()) == []
     assert len(list((tmp_path / "inbox" / "cur").iterdir())) == 1
     written = sorted((tmp_path / "out").glob("*.eml"))
-    assert len(written) == 2
+    assert len(written) == 3
     recipients = sorted(parsed(p.read_bytes())["To"] for p in written)
-    assert recipients == sorted([AUTHOR[1], SECRETARY])
+    assert recipients == sorted([AUTHOR[1], SECRETARY, HEAD])  # the head holds the first review step
     assert only_article(board).category == "article"
     assert board.run_once().counts == {}
     board.close()
