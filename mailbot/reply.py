@@ -22,12 +22,16 @@ _QUOTE_HEADERS = [
     re.compile(r"^am .{0,300}schrieb.{0,100}:?\s*$"),                # German clients
     re.compile(r"^el .{0,300}escribio:?\s*$"),                       # Spanish clients
     re.compile(r"^.{0,200}\b(wrote|a ecrit|schrieb|escribio|scritto|escreveu|skrev|kirjoitti|napisal|написал)\b.{0,5}:\s*$"),
+    re.compile(r"^.{0,200}<[^<>\s]+@[^<>\s]+>\s*:\s*$"),              # "..., John <john@x>:" (many webmails)
+    re.compile(r"^message du\s*:"),                                    # French webmail
 ]
 # Two lines Gmail breaks "On ..., X <x@y>\nwrote:" into.
-_SPLIT_WROTE = re.compile(r"^\s*(wrote|da viet|a ecrit|schrieb)\s*:\s*$")
+_SPLIT_WROTE = re.compile(r"^\s*(wrote|da viet|a ecrit|schrieb|ha scritto|escribio|napisal)\s*:\s*$")
 # Outlook's header block: "From:" then "Sent:"/"Date:" within the next lines (or Vietnamese).
 _FROM_LINE = re.compile(r"^\*?\s*(from|tu|de|von|van|fra|da|od|от)\s*:\*?\s")
-_SENT_LINE = re.compile(r"^\*?\s*(sent|date|da gui|ngay|gui|envoye|gesendet|enviado|sendt|inviato|отправлено|data)\s*:")
+_SENT_LINE = re.compile(r"^\*?\s*(sent|date|da gui|ngay|gui|envoye|envoye le|gesendet|enviado|sendt|inviato|verzonden|"
+                        r"отправлено|data|to|den|a|aan|an|cc|subject|chu de|objet|onderwerp|betreff|oggetto|assunto)"
+                        r"\s*:")
 _FORWARD_MARKERS = [
     re.compile(r"^-{2,}\s*(forwarded message|thu da chuyen tiep|thu chuyen tiep|tin nhan da chuyen tiep)\s*-{2,}\s*$"),
     re.compile(r"^-{2,}\s*(forwarded message|thu chuyen tiep)\s*-{2,}$"),
@@ -50,8 +54,10 @@ def _is_quote_start(lines: list[str], i: int) -> bool:
         return False
     if any(p.match(f) for p in _QUOTE_HEADERS):
         return True
-    if i + 1 < len(lines) and _SPLIT_WROTE.match(fold(lines[i + 1])) and (f.startswith("on ") or f.startswith("vao ")):
-        return True
+    if i + 1 < len(lines) and _SPLIT_WROTE.match(fold(lines[i + 1])) and len(f) > 10:
+        return True  # a quote header broken over two lines ("On ..., X <x>" / "wrote:")
+    if _SIGNOFF_PHONE.match(f) and any(x.strip() for x in lines[i + 1:]):
+        return True  # "Sent from my phone" with the original pasted under it
     if re.match(r"^_{10,}\s*$", f):  # Outlook's rule above its header block
         return _from_block_at(lines, i + 1)
     return _from_block_at(lines, i)
@@ -85,7 +91,9 @@ def split(text: str) -> Split:
                 head = head[:-2]
             elif head and _is_quote_start(head, len(head) - 1):
                 head = head[:-1]
-            new = "\n".join(head + ([""] if head and below else []) + below)
+            # Text under the quote is the reply only when nothing was written above it (bottom-posting);
+            # under a top-posted reply it is the quoted original's own footer.
+            new = "\n".join(head if any(x.strip() for x in head) else below)
             return Split(_strip_phone_signoff(new), "\n".join(quoted).strip(), "")
         if _is_quote_start(lines, i):
             if _next_is_chevron(lines, i):

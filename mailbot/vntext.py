@@ -64,7 +64,7 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
     return nfc(data.decode(declared or "latin-1", errors="replace")), f"charset {charset!r} did not decode; replaced bad bytes"
 
 
-_FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D"})
+_FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O"})
 
 
 def fold(text: str) -> str:
