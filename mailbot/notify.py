@@ -62,8 +62,7 @@ class Notifier:
             "category_label": next((c.label for c in self.agency.categories if c.name == article.category),
                                    article.category),
             "step_label": self._step_label(article),
-            "current_files": [a for a in article.attachments if a.status == "ok" and a.version == max(
-                (x.version for x in article.attachments if x.status == "ok"), default=1)],
+            "current_files": current_files(article),
         }
 
     def _step_label(self, article: Article) -> str:
@@ -212,13 +211,24 @@ class Notifier:
                                                                       "reason": reason}, now, article=article)
 
 
+_IMAGES = ("jpg", "png", "gif", "bmp")
+
+
+def current_files(article: Article) -> list[Attachment]:
+    """What is under review now: every photo, and the documents of the newest version that has any."""
+    ok = [a for a in article.attachments if a.status == "ok"]
+    docs = [a for a in ok if a.kind not in _IMAGES]
+    newest = max((a.version for a in docs), default=0)
+    return [a for a in ok if a.kind in _IMAGES or a.version == newest]
+
+
 def _preview_text(text: str, limit: int = 1500) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _preview(article: Article) -> str:
-    docs = [a.text_preview for a in article.attachments if a.status == "ok" and a.text_preview]
+    docs = [a.text_preview for a in current_files(article) if a.text_preview]
     return _preview_text(docs[0] if docs else article.body_text)
 
 

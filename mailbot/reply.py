@@ -17,6 +17,7 @@ _QUOTE_HEADERS = [
     re.compile(r"^on\b.{0,300}\bwrote:?\s*$"),                       # Gmail, Apple Mail, Thunderbird (en)
     re.compile(r"^vao\b.{0,300}\bda viet:?\s*$"),                    # Gmail (vi)
     re.compile(r"^.{0,300}\bda viet:\s*$"),                          # Thunderbird, iPhone (vi)
+    re.compile(r"^(vao|luc|ngay)\b.{0,300}\bviet:\s*$"),              # Thunderbird (vi): "Vào ..., X viết:"
     re.compile(r"^-{2,}\s*(original message|thu goc|tin nhan goc)\s*-{2,}\s*$"),  # Outlook, Zimbra
     re.compile(r"^le .{0,300}a ecrit\s*:?\s*$"),                     # French clients
     re.compile(r"^am .{0,300}schrieb.{0,100}:?\s*$"),                # German clients

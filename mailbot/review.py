@@ -232,13 +232,14 @@ class Review:
                                   "gửi bài này nên không thể tự quyết định.", self.holders(article), now, refused=True)
             return Result(False, "self-approval: tác giả không tự duyệt")
 
+        # An edited file comes first, so the next step's request carries the new version.
+        self._store_edited_file(s, inbound, msg, article, now)
         handler = getattr(self, f"_cmd_{name}")
         done = handler(s, inbound, msg, article, row, found.argument, now)
         if done is None:
             return Result(False, f"{name}: không thực hiện được")
         if name != "sensitive":
             row.used_at = now
-        self._store_edited_file(s, inbound, msg, article, now)
         self.notifier.receipt(s, inbound, msg, article, done, self.holders(article), now)
         return Result(True, f"{name}: {done}")
 
@@ -413,9 +414,13 @@ class Review:
         if not msg.attachments or self.notifier.store_files is None:
             return
         stored = self.notifier.store_files(s, inbound, msg, article, version=article.version + 1)
+        s.refresh(article, ["attachments"])
         good = [a for a in stored if a.status == "ok"]
         if good:
             article.version += 1
+            s.execute(update(ReviewToken).where(ReviewToken.article_id == article.id,
+                                                ReviewToken.version == article.version - 1)
+                      .values(version=article.version))
             workflow.note(s, article, "edited_version", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                           detail=f"bản {article.version}: {', '.join(a.filename for a in good)}")
 

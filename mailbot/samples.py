@@ -94,7 +94,7 @@ def _html_of(text: str, wrapper: str) -> str:
 def build(client: str, *, sender: tuple[str, str], to: str, subject: str, text: str,
           files: tuple[File, ...] = (), date: datetime | None = None, message_id: str | None = None,
           in_reply_to: str | None = None, references: tuple[str, ...] = (), html_only: bool = False,
-          extra_headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+          extra_headers: tuple[tuple[str, str], ...] = (), html: str | None = None) -> bytes:
     """One message as `client` would send it."""
     date = date or datetime(2026, 11, 23, 8, 30, tzinfo=timezone.utc)
     domain = sender[1].rpartition("@")[2]
@@ -133,13 +133,17 @@ def build(client: str, *, sender: tuple[str, str], to: str, subject: str, text: 
     }[client]
     fields += list(extra_headers)
 
-    if client in ("thunderbird", "apple"):
+    if html is not None:  # a client's own HTML, sent alone (the iPhone's reply with its blockquote)
+        body_part = (f"Content-Type: text/html; charset=\"UTF-8\"\r\nContent-Transfer-Encoding: quoted-printable"
+                     f"\r\n\r\n{_qp(html)}\r\n")
+        style = "2231" if client in ("thunderbird", "apple") else "2047"
+    elif client in ("thunderbird", "apple"):
         flowed = "; format=flowed" if client == "thunderbird" else ""
         body_part = (f"Content-Type: text/plain; charset=UTF-8{flowed}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
                      f"{text.replace(chr(10), chr(13) + chr(10))}\r\n")
         style = "2231"
     else:
-        html = _html_of(text, {
+        html_text = _html_of(text, {
             "gmail": '<div dir="ltr">{}</div>',
             "outlook": '<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8">'
                        '<style>p.MsoNormal{{margin:0}}</style></head><body lang="VI"><div class="WordSection1">'
@@ -151,7 +155,7 @@ def build(client: str, *, sender: tuple[str, str], to: str, subject: str, text: 
         plain = (f"Content-Type: text/plain; charset=\"UTF-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
                  f"{_qp(text)}\r\n")
         html_part = (f"Content-Type: text/html; charset=\"UTF-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-                     f"{_qp(html)}\r\n")
+                     f"{_qp(html_text)}\r\n")
         if html_only:
             body_part = html_part
         else:

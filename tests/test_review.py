@@ -1,0 +1,277 @@
+"""Review by reply, end to end on Dovecot + the SMTP sink: every preset's steps, from every client."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from mailbot import samples
+from mailbot.models import Article, Event, InboundMessage, ReviewToken
+from tests.review_helpers import (AUTHOR, DEPUTY, DIRECTOR, DOCX, HEAD, MEMBER, SECRETARY, UNIT_HEAD, last_to,
+                                  plain_of, reply, review_board, subject_of, submission)
+
+
+@pytest.fixture
+def bp(tmp_path, database_url, dovecot, smtp_sink, clock):
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)
+    yield board
+    board.close()
+
+
+def article(board) -> Article:
+    with board.transaction() as s:
+        a = s.scalars(select(Article)).one()
+        s.expunge(a)
+        return a
+
+
+def history(board) -> list[tuple[str, str, str]]:
+    with board.transaction() as s:
+        return [(e.kind, e.to_status, e.actor) for e in s.scalars(select(Event).order_by(Event.id))]
+
+
+def position(board) -> str:
+    a = article(board)
+    return f"{a.status}:{a.step}" if a.step else a.status
+
+
+def test_binh_phuoc_three_steps_publication_and_takedown(bp):
+    sink = bp.sink
+    assert bp.say(submission()).counts == {"filed": 1}
+    assert position(bp) == "review:edit"
+    # The edit step goes to everyone who may edit; the author is never asked.
+    for who in (MEMBER, DEPUTY, HEAD):
+        request = last_to(sink, who[1], "Cần xử lý (Biên tập)")
+        assert request.message["Reply-To"].startswith("bbt+")
+        assert "DUYỆT (APPROVE)" in plain_of(request)
+    assert sink.to(AUTHOR[1]) and not [m for m in sink.to(AUTHOR[1]) if "Cần xử lý" in subject_of(m)]
+
+    assert bp.say(reply(last_to(sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT")).counts == {"command": 1}
+    assert position(bp) == "review:verify"
+    receipt = last_to(sink, MEMBER[1], "Đã thực hiện")
+    assert "chuyển sang bước Thẩm định" in plain_of(receipt)
+    assert "Trưởng ban" in plain_of(receipt)  # who acts next
+
+    bp.say(reply(last_to(sink, HEAD[1], "Thẩm định"), "outlook_vi", HEAD, "Duyệt"))
+    assert position(bp) == "review:final_check"
+    bp.say(reply(last_to(sink, DEPUTY[1], "Kiểm tra lần cuối"), "outlook_en", DEPUTY, "APPROVE"))
+    assert position(bp) == "approved"
+
+    package = last_to(sink, SECRETARY[1], "Đã duyệt, đề nghị đăng")
+    parts = {p.get_filename(): p for p in package.message.walk() if p.get_filename()}
+    page = parts["BBT-2026-0001.html"].get_payload(decode=True).decode()
+    assert "<h1>Hội nghị tổng kết công tác tư pháp</h1>" in page
+    assert "Sở Tư pháp tổ chức hội nghị" in page and "Nguyễn Văn An, Phòng Phổ biến" in page
+    assert "Ảnh hội nghị.jpg" in parts
+    assert "Đã được duyệt" in subject_of(last_to(sink, AUTHOR[1], "Đã được duyệt"))
+
+    url = "https://stp.binhphuoc.gov.vn/tin-tuc/hoi-nghi-tong-ket-2026"
+    bp.say(reply(package, "thunderbird", SECRETARY, f"ĐÃ ĐĂNG: {url}"))
+    assert position(bp) == "published" and article(bp).published_url == url
+    assert url in plain_of(last_to(sink, AUTHOR[1], "Đã đăng"))
+
+    bp.say(reply(last_to(sink, HEAD[1], "Đã đăng"), "zimbra", HEAD, "GỠ: số liệu chưa chính xác"))
+    assert position(bp) == "taken_down"
+    assert "số liệu chưa chính xác" in plain_of(last_to(sink, SECRETARY[1], "Quyết định gỡ bài"))
+    assert [k for k, _, _ in history(bp)] == [
+        "filed_complete", "review_started", "step_approved", "step_approved", "final_approved", "published",
+        "taken_down"]
+
+
+def test_procuracy_sensitive_content_goes_to_the_director(tmp_path, database_url, dovecot, smtp_sink, clock):
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, preset="vkssoctrang")
+    board.say(submission("[MẬT] Kết quả kiểm sát vụ án"))
+    assert position(board) == "review:review" and article(board).sensitive
+    assert smtp_sink.to(HEAD[1]) == [] or all("Xem xét" not in subject_of(m) for m in smtp_sink.to(HEAD[1]))
+    board.say(reply(last_to(smtp_sink, DEPUTY[1], "Xem xét"), "iphone", DEPUTY, "Duyệt"))
+    assert position(board) == "review:decide"
+    board.say(reply(last_to(smtp_sink, HEAD[1], "Quyết định"), "gmail_mobile", HEAD, "duyet"))
+    assert position(board) == "director_review"
+    board.say(reply(last_to(smtp_sink, DIRECTOR[1], "Cần xử lý"), "outlook_vi", DIRECTOR, "ĐỒNG Ý DUYỆT"))
+    assert position(board) == "director_review"  # "ĐỒNG Ý DUYỆT" is not a command: nothing is guessed
+    assert "không hiểu lệnh" in plain_of(last_to(smtp_sink, DIRECTOR[1], "Hướng dẫn"))
+    board.say(reply(last_to(smtp_sink, DIRECTOR[1], "Cần xử lý"), "outlook_vi", DIRECTOR, "DUYỆT"))
+    assert position(board) == "approved" and article(board).director_approved
+    board.close()
+
+
+def test_kon_tum_unit_head_confirms_first(tmp_path, database_url, dovecot, smtp_sink, clock):
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, preset="kontum")
+    board.say(submission())
+    assert position(board) == "unit_review"
+    request = last_to(smtp_sink, UNIT_HEAD[1], "Cần xử lý")
+    assert "Lãnh đạo đơn vị" in plain_of(request)
+    assert not [m for m in smtp_sink.to(MEMBER[1]) if "Cần xử lý" in subject_of(m)]
+    board.say(reply(request, "gmail_mobile", UNIT_HEAD, "Duyệt"))
+    assert position(board) == "review:edit"
+    board.say(reply(last_to(smtp_sink, MEMBER[1], "Biên tập"), "zimbra", MEMBER, "DUYỆT"))
+    board.say(reply(last_to(smtp_sink, HEAD[1], "Phê duyệt"), "iphone", HEAD, "DUYỆT"))
+    assert position(board) == "approved"
+    board.close()
+
+
+def test_cchc_outside_sender_is_confirmed_then_published_at_once(tmp_path, database_url, dovecot, smtp_sink, clock):
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, preset="cchcsoctrang")
+    outsider = ("Trương Thị Ngọc", "ngoc.tt1990@gmail.com")
+    board.say(submission("[TIN] Cải cách thủ tục hành chính cấp xã", sender=outsider,
+                         text="Gửi tin.\n\nHọ tên: Trương Thị Ngọc\nĐơn vị: Phòng PBGDPL\nĐT: 0913 111 222"))
+    assert position(board) == "unit_review"
+    board.say(reply(last_to(smtp_sink, UNIT_HEAD[1], "Cần xử lý"), "outlook_vi", UNIT_HEAD, "DUYỆT"))
+    board.say(reply(last_to(smtp_sink, MEMBER[1], "Thẩm định"), "gmail", MEMBER, "DUYỆT"))
+    board.say(reply(last_to(smtp_sink, HEAD[1], "Phê duyệt"), "gmail", HEAD, "DUYỆT"))
+    assert position(board) == "approved"
+    assert last_to(smtp_sink, SECRETARY[1], "ĐĂNG NGAY")
+    assert "được đăng ngay" in plain_of(last_to(smtp_sink, outsider[1], "Đã được duyệt"))
+    board.close()
+
+
+def test_forged_from_and_failed_dkim_have_no_effect_and_alert_the_head(tmp_path, database_url, dovecot, smtp_sink,
+                                                                          clock):
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, authserv="mx.binhphuoc.gov.vn")
+    board.say(submission())
+    request = last_to(smtp_sink, MEMBER[1], "Biên tập")
+    # Someone else replies with Bảo's token.
+    forged = reply(request, "gmail", ("Kẻ gian", "attacker@evil.example"), "DUYỆT")
+    assert board.say(forged).counts == {"command": 1}
+    assert position(board) == "review:edit"
+    assert "attacker@evil.example" in plain_of(last_to(smtp_sink, HEAD[1], "Cảnh báo"))
+    # Bảo's own address, but his mail server's signature failed; a pass added further down is ignored.
+    headers = (("Authentication-Results", "mx.binhphuoc.gov.vn; dkim=fail header.d=binhphuoc.gov.vn; dmarc=fail"),
+               ("Authentication-Results", "mx.binhphuoc.gov.vn.evil.example; dkim=pass"))
+    board.say(reply(request, "gmail", MEMBER, "DUYỆT", extra_headers=headers))
+    assert position(board) == "review:edit"
+    assert len([m for m in smtp_sink.to(HEAD[1]) if "Cảnh báo" in subject_of(m)]) == 2
+    passing = (("Authentication-Results", "mx.binhphuoc.gov.vn; dkim=pass header.d=binhphuoc.gov.vn; dmarc=pass"),)
+    board.say(reply(request, "gmail", MEMBER, "DUYỆT", extra_headers=passing))
+    assert position(board) == "review:verify"
+    with board.transaction() as s:
+        reasons = [m.reason for m in s.scalars(select(InboundMessage).order_by(InboundMessage.id))][1:]
+    assert reasons[0].startswith("command-reply: forged-sender") and "unauthenticated" in reasons[1]
+    board.close()
+
+
+def test_replay_and_a_second_decision_on_the_same_step(bp):
+    bp.say(submission())
+    to_member = last_to(bp.sink, MEMBER[1], "Biên tập")
+    to_deputy = last_to(bp.sink, DEPUTY[1], "Biên tập")
+    bp.say(reply(to_member, "gmail", MEMBER, "DUYỆT"))
+    assert position(bp) == "review:verify"
+    bp.say(reply(to_member, "gmail", MEMBER, "DUYỆT"))  # the same notification again
+    assert position(bp) == "review:verify"
+    assert "đã được dùng" in plain_of(last_to(bp.sink, MEMBER[1], "không có hiệu lực"))
+    bp.say(reply(to_deputy, "outlook_vi", DEPUTY, "TỪ CHỐI: CL"))  # too late: Bảo decided first
+    assert position(bp) == "review:verify"
+    told = plain_of(last_to(bp.sink, DEPUTY[1], "không có hiệu lực"))
+    assert "đã chuyển sang bước khác" in told and MEMBER[1] in told
+
+
+def test_an_author_cannot_approve_their_own_article_and_a_former_member_cannot_act(tmp_path, database_url, dovecot,
+                                                                                     smtp_sink, clock):
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)
+    # Bảo, a member, sends an article himself: he is not asked to edit it...
+    board.say(submission(sender=MEMBER, text="Bài của tôi.\n\nPhạm Quốc Bảo\nPhòng PBGDPL\nĐT: 0913 000 111"))
+    assert not [m for m in smtp_sink.to(MEMBER[1]) if "Cần xử lý" in subject_of(m)]
+    # ...and a token that reaches him anyway (made before he wrote it, say) does not let him approve it.
+    with board.transaction() as s:
+        a = s.scalars(select(Article)).one()
+        board.worker.intake.review.issue(s, a, MEMBER[1], "member", board.clock())
+        token = s.scalars(select(ReviewToken).where(ReviewToken.member == MEMBER[1])).one().token
+    forged_request = samples.build("gmail", sender=MEMBER, to="bbt@binhphuoc.gov.vn", subject="Re: BBT-2026-0001",
+                                   text="DUYỆT", in_reply_to=f"mailbot.t-{token}@binhphuoc.gov.vn")
+    board.say(forged_request)
+    assert position(board) == "review:edit"
+    assert "tác giả" in plain_of(last_to(smtp_sink, MEMBER[1], "không có hiệu lực"))
+    board.close()
+
+    # The deputy leaves the board; her old notification is no longer enough.
+    second = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, without=(DEPUTY[1],))
+    second.say(reply(last_to(smtp_sink, DEPUTY[1], "Biên tập"), "gmail", DEPUTY, "DUYỆT"))
+    assert position(second) == "review:edit"
+    with second.transaction() as s:
+        assert "not-member" in s.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first().reason
+    second.close()
+
+
+def test_revise_and_resubmit_returns_to_the_step_that_asked(bp):
+    bp.say(submission())
+    bp.say(reply(last_to(bp.sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT"))
+    bp.say(reply(last_to(bp.sink, HEAD[1], "Thẩm định"), "outlook_vi", HEAD,
+                 "YÊU CẦU SỬA: bổ sung chú thích ảnh\nvà số liệu người tham dự"))
+    assert position(bp) == "awaiting_revision"
+    ask = last_to(bp.sink, AUTHOR[1], "Cần chỉnh sửa")
+    assert "bổ sung chú thích ảnh\nvà số liệu người tham dự" in plain_of(ask)
+    corrected = samples.File("Tin hội nghị.docx", DOCX, samples.docx_bytes("Hội nghị (bản sửa)", ["Có 120 đại biểu."]))
+    bp.say(reply(ask, "outlook_vi", AUTHOR, "Em gửi bản đã sửa ạ.", files=(corrected,)))
+    a = article(bp)
+    assert (a.status, a.step, a.version) == ("review", "verify", 2)
+    request = last_to(bp.sink, HEAD[1], "Thẩm định")
+    assert "phiên bản 2" in plain_of(request)
+    files = {p.get_filename(): p.get_payload(decode=True) for p in request.message.walk() if p.get_filename()}
+    assert sorted(files) == ["Tin hội nghị.docx", "Ảnh hội nghị.jpg"]
+    assert files["Tin hội nghị.docx"] == corrected.data  # the corrected version, not the first
+    bp.say(reply(request, "outlook_vi", HEAD, "DUYỆT"))
+    assert position(bp) == "review:final_check"
+
+
+def test_undo_within_the_window_and_not_after(bp):
+    bp.say(submission())
+    bp.say(reply(last_to(bp.sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT"))
+    assert position(bp) == "review:verify"
+    bp.clock.current += timedelta(minutes=5)
+    bp.say(reply(last_to(bp.sink, MEMBER[1], "Đã thực hiện"), "gmail", MEMBER, "HOÀN TÁC"))
+    assert position(bp) == "review:edit"
+    with bp.transaction() as s:
+        verify_tokens = s.scalars(select(ReviewToken).where(ReviewToken.step == "verify")).all()
+        assert verify_tokens and all(t.revoked_at for t in verify_tokens)
+    bp.say(reply(last_to(bp.sink, DEPUTY[1], "Biên tập"), "gmail", DEPUTY, "DUYỆT"))  # a fresh request
+    assert position(bp) == "review:verify"
+    bp.clock.current += timedelta(minutes=30)
+    bp.say(reply(last_to(bp.sink, DEPUTY[1], "Đã thực hiện"), "gmail", DEPUTY, "undo"))
+    assert position(bp) == "review:verify"
+    assert "Không hoàn tác được" in plain_of(last_to(bp.sink, DEPUTY[1], "không có hiệu lực"))
+
+
+def test_an_editors_file_becomes_a_new_version(bp):
+    bp.say(submission())
+    edited = samples.File("Tin hội nghị - đã biên tập.docx", DOCX, samples.docx_bytes("Hội nghị", ["Đã biên tập."]))
+    bp.say(reply(last_to(bp.sink, MEMBER[1], "Biên tập"), "thunderbird", MEMBER, "DUYỆT", files=(edited,)))
+    a = article(bp)
+    assert (a.step, a.version) == ("verify", 2)
+    assert ("edited_version", "review:edit", MEMBER[1]) in history(bp)  # stored at the step that edited it
+    request = last_to(bp.sink, HEAD[1], "Thẩm định")
+    assert sorted(p.get_filename() for p in request.message.walk() if p.get_filename()) == [
+        "Tin hội nghị - đã biên tập.docx", "Ảnh hội nghị.jpg"]
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("", "không có nội dung mới"),                      # only the quoted notification, menu and all
+    ("Ok anh", "không hiểu lệnh"),
+    ("Duyệt hoặc từ chối?", "nhiều lệnh"),
+    ("TỪ CHỐI", "cần lý do"),
+])
+def test_unclear_replies_get_help_and_change_nothing(bp, text, problem):
+    bp.say(submission())
+    for client in ("outlook_vi", "iphone"):
+        bp.say(reply(last_to(bp.sink, MEMBER[1], "Biên tập"), client, MEMBER, text))
+        assert position(bp) == "review:edit"
+        assert problem in plain_of(last_to(bp.sink, MEMBER[1], "Hướng dẫn"))
+
+
+def test_assign_reject_escalate_and_status(bp):
+    bp.say(submission())
+    bp.say(reply(last_to(bp.sink, HEAD[1], "Biên tập"), "outlook_vi", HEAD, "CHUYỂN: Phạm Quốc Bảo"))
+    assert article(bp).assignee == MEMBER[1]
+    bp.say(reply(last_to(bp.sink, DEPUTY[1], "Biên tập"), "gmail", DEPUTY, "DUYỆT"))  # her token was withdrawn
+    assert position(bp) == "review:edit"
+    bp.say(reply(last_to(bp.sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "TRẠNG THÁI"))
+    assert "đang xét duyệt" in plain_of(last_to(bp.sink, MEMBER[1], "Đã thực hiện"))
+    bp.say(reply(last_to(bp.sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT"))
+    bp.say(reply(last_to(bp.sink, HEAD[1], "Thẩm định"), "zimbra", HEAD, "XIN Ý KIẾN: nội dung liên quan vụ án"))
+    assert position(bp) == "director_review"
+    bp.say(reply(last_to(bp.sink, DIRECTOR[1], "Cần xử lý"), "gmail", DIRECTOR, "DUYỆT"))
+    assert position(bp) == "review:verify"  # back to the step that asked
+    bp.say(reply(last_to(bp.sink, HEAD[1], "Thẩm định"), "outlook_en", HEAD, "REJECT ng"))
+    assert position(bp) == "rejected"
+    assert "Không rõ nguồn gốc" in plain_of(last_to(bp.sink, AUTHOR[1], "Không được duyệt"))
