@@ -146,7 +146,10 @@ def format_detail(d: dict) -> str:
     a = d["author"] or {}
     lines = [
         f"{d['reference']}  {d['title']}",
-        f"  status:    {d['status']} ({d['status_label']})",
+        f"  status:    {d['status']}{':' + d['step'] if d['step'] else ''} ({d['status_label']}), "
+        f"version {d['version']}{', sensitive' if d['sensitive'] else ''}"
+        f"{', assigned to ' + d['assignee'] if d['assignee'] else ''}"
+        f"{', at ' + d['published_url'] if d['published_url'] else ''}",
         f"  category:  {d['category']}",
         f"  received:  {d['received_at']}",
         f"  author:    {a.get('name', '')} | {a.get('title', '')} | {a.get('unit', '')} | "

@@ -68,6 +68,7 @@ class Unit:
     head: str = ""
     focal_points: tuple[str, ...] = ()
     monthly_quota: int = 0
+    preapproval: bool | None = None  # the unit head confirms staff submissions first; None: the agency's setting
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
             head=r.email(u, "head", upath, required=False),
             focal_points=tuple(x.lower() for x in r.get(u, "focal_points", upath, list, []) if isinstance(x, str)),
             monthly_quota=quota,
+            preapproval=r.get(u, "preapproval", upath, bool, None),
         ))
 
     staff = []

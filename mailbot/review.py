@@ -93,7 +93,8 @@ class Review:
         """(address, role) of whoever must confirm before the board sees it, if anyone must."""
         author = article.author or {}
         unit = next((u for u in self.agency.units if u.name == author.get("unit")), None)
-        if self.wf.unit_preapproval and self.agency.staff_by_email(author.get("email", "")) and unit and unit.head:
+        preapproval = unit.preapproval if unit and unit.preapproval is not None else self.wf.unit_preapproval
+        if preapproval and self.agency.staff_by_email(author.get("email", "")) and unit and unit.head:
             if not self._is_author(article, unit.head):
                 return unit.head, "unit_head"
         if self.wf.outside_confirmation and not self.agency.is_accepted_domain(article.submitter_email):

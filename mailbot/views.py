@@ -53,7 +53,9 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
     files = s.scalars(select(Attachment).where(Attachment.article_id == a.id).order_by(Attachment.id)).all()
     return {
         "agency": a.agency, "reference": a.reference, "status": a.status,
-        "status_label": STATUS_LABELS_VI.get(a.status, a.status), "category": a.category, "title": a.title,
+        "status_label": STATUS_LABELS_VI.get(a.status, a.status), "step": a.step, "version": a.version,
+        "sensitive": a.sensitive, "assignee": a.assignee, "published_url": a.published_url,
+        "category": a.category, "title": a.title,
         "received_at": _iso(a.received_at), "updated_at": _iso(a.updated_at),
         "author": a.author, "submitter": a.submitter_email, "missing": list(a.missing),
         "body_text": a.body_text,

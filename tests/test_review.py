@@ -275,3 +275,40 @@ def test_assign_reject_escalate_and_status(bp):
     bp.say(reply(last_to(bp.sink, HEAD[1], "Thẩm định"), "outlook_en", HEAD, "REJECT ng"))
     assert position(bp) == "rejected"
     assert "Không rõ nguồn gốc" in plain_of(last_to(bp.sink, AUTHOR[1], "Không được duyệt"))
+
+
+def test_a_unit_can_require_its_heads_confirmation_where_the_agency_does_not(tmp_path, database_url, dovecot,
+                                                                              smtp_sink, clock):
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)  # Bình Phước: no pre-approval
+    text = board.settings.source.read_text(encoding="utf-8").replace(
+        'aliases = ["PBGDPL", "Phòng PBGDPL"]', 'aliases = ["PBGDPL", "Phòng PBGDPL"]\npreapproval = true')
+    board.settings.source.write_text(text, encoding="utf-8")
+    board.close()
+    from mailbot import config
+    from tests.conftest import Board
+    settings = config.load(tmp_path / "mailbot.toml", environ={"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD})
+    board = Board(settings, dovecot, smtp_sink, clock)
+    board.say(submission())
+    assert position(board) == "unit_review"
+    board.close()
+
+
+def test_an_expired_notification_no_longer_counts(bp):
+    bp.say(submission())
+    request = last_to(bp.sink, MEMBER[1], "Biên tập")
+    bp.clock.current += timedelta(days=15)  # tokens live 14 days by default
+    bp.say(reply(request, "gmail", MEMBER, "DUYỆT"))
+    assert position(bp) == "review:edit"
+    assert "hết hạn" in plain_of(last_to(bp.sink, MEMBER[1], "không có hiệu lực"))
+
+
+def test_show_prints_the_review_history(bp):
+    from mailbot.cli import format_detail
+    from mailbot.views import article_detail
+
+    bp.say(submission())
+    bp.say(reply(last_to(bp.sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT"))
+    with bp.transaction() as s:
+        text = format_detail(article_detail(s, "BBT-2026-0001"))
+    assert "status:    review:verify (đang xét duyệt), version 1" in text
+    assert f"step_approved review:edit -> review:verify by {MEMBER[1]}" in text
