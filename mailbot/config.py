@@ -6,6 +6,7 @@ import csv
 import os
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,15 @@ class _Reader:
             return default
         return value
 
+    def tables(self, table: dict, key: str, path: str, fields: str) -> Iterator[tuple[dict, str]]:
+        """Each table of an array of tables (`[[agency.members]]`), with its path; other items are problems."""
+        for i, item in enumerate(self.get(table, key, path, list, [])):
+            item_path = f"{path}.{key}[{i}]"
+            if isinstance(item, dict):
+                yield item, item_path
+            else:
+                self.problem(item_path, f"must be a table with {fields}")
+
     def email(self, table: dict, key: str, path: str, required: bool = True) -> str:
         value = self.get(table, key, path, str, "", required)
         if value and not _EMAIL_RE.match(value):
@@ -357,11 +367,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         endpoints[key] = endpoint
 
     members = []
-    for i, m in enumerate(r.get(raw, "members", path, list, [])):
-        mpath = f"{path}.members[{i}]"
-        if not isinstance(m, dict):
-            r.problem(mpath, "must be a table with name, email, role")
-            continue
+    for m, mpath in r.tables(raw, "members", path, "name, email, role"):
         role = r.get(m, "role", mpath, str, "", required=True)
         if role and role not in ROLES:
             r.problem(f"{mpath}.role", f"{role!r} is not one of {', '.join(ROLES)}")
@@ -369,11 +375,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
                               email=r.email(m, "email", mpath), role=role))
 
     units = []
-    for i, u in enumerate(r.get(raw, "units", path, list, [])):
-        upath = f"{path}.units[{i}]"
-        if not isinstance(u, dict):
-            r.problem(upath, "must be a table")
-            continue
+    for u, upath in r.tables(raw, "units", path, "name, aliases, head, focal_points, monthly_quota"):
         quota = r.get(u, "monthly_quota", upath, int, 0)
         if quota < 0:
             r.problem(f"{upath}.monthly_quota", "must not be negative")
@@ -387,11 +389,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         ))
 
     staff = []
-    for i, s in enumerate(r.get(raw, "staff", path, list, [])):
-        spath = f"{path}.staff[{i}]"
-        if not isinstance(s, dict):
-            r.problem(spath, "must be a table")
-            continue
+    for s, spath in r.tables(raw, "staff", path, "name, email, unit, title, phone"):
         staff.append(StaffMember(
             name=r.get(s, "name", spath, str, "", required=True), email=r.email(s, "email", spath),
             unit=r.get(s, "unit", spath, str, ""), title=r.get(s, "title", spath, str, ""),
@@ -454,11 +452,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
 def _read_workflow(raw: dict, path: str, r: _Reader) -> WorkflowSettings:
     defaults = WorkflowSettings()
     steps = []
-    for i, st in enumerate(r.get(raw, "steps", path, list, [])):
-        spath = f"{path}.steps[{i}]"
-        if not isinstance(st, dict):
-            r.problem(spath, "must be a table with name, label, roles")
-            continue
+    for st, spath in r.tables(raw, "steps", path, "name, label, roles"):
         name = r.get(st, "name", spath, str, "", required=True)
         roles = tuple(r.get(st, "roles", spath, list, []))
         bad = [x for x in roles if x not in ROLES]

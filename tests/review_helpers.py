@@ -68,6 +68,7 @@ role = "director"
 name = "Phòng Phổ biến, giáo dục pháp luật"
 aliases = ["PBGDPL", "Phòng PBGDPL"]
 head = "{unit_head[1]}"
+{unit_extra}
 
 [[agency.staff]]
 name = "{author[0]}"
@@ -79,11 +80,11 @@ phone = "0912 345 678"
 
 
 def review_board(tmp_path: Path, database_url: str, dovecot, sink, clock, preset: str = "binhphuoc",
-                 extra: str = "", authserv: str = "", without: tuple[str, ...] = ()) -> Board:
+                 extra: str = "", authserv: str = "", without: tuple[str, ...] = (), unit_extra: str = "") -> Board:
     text = TOML.format(database=database_url, storage=tmp_path / "store", preset=preset, board=BOARD,
                        mailbox=dovecot.url, outgoing=sink.url, extra=extra, authserv=authserv, head=HEAD,
                        deputy=DEPUTY, member=MEMBER, secretary=SECRETARY, director=DIRECTOR, unit_head=UNIT_HEAD,
-                       author=AUTHOR)
+                       author=AUTHOR, unit_extra=unit_extra)
     for email in without:  # drop a member's table: someone who has left the board
         start = text.index(f'email = "{email}"')
         text = text[:text.rindex("[[agency.members]]", 0, start)] + text[text.index("\n\n", start) + 2:]

@@ -279,15 +279,8 @@ def test_assign_reject_escalate_and_status(bp):
 
 def test_a_unit_can_require_its_heads_confirmation_where_the_agency_does_not(tmp_path, database_url, dovecot,
                                                                               smtp_sink, clock):
-    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)  # Bình Phước: no pre-approval
-    text = board.settings.source.read_text(encoding="utf-8").replace(
-        'aliases = ["PBGDPL", "Phòng PBGDPL"]', 'aliases = ["PBGDPL", "Phòng PBGDPL"]\npreapproval = true')
-    board.settings.source.write_text(text, encoding="utf-8")
-    board.close()
-    from mailbot import config
-    from tests.conftest import Board
-    settings = config.load(tmp_path / "mailbot.toml", environ={"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD})
-    board = Board(settings, dovecot, smtp_sink, clock)
+    # Bình Phước has no pre-approval; this one unit asks for it.
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, unit_extra="preapproval = true")
     board.say(submission())
     assert position(board) == "unit_review"
     board.close()
