@@ -6,6 +6,7 @@ import csv
 import os
 import re
 import tomllib
+from datetime import date, datetime, time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mailbot.paths import presets_dir
+from mailbot.workcalendar import TZ, WorkCalendar
 
 ROLES = ("head", "deputy_head", "member", "secretary", "director")
 CATEGORIES = ("news", "article", "document", "statistics", "report", "photos")
@@ -147,9 +149,8 @@ class Agency:
     categories: tuple[CategoryRule, ...] = ()
     intake: IntakeSettings = IntakeSettings()
     workflow: WorkflowSettings = WorkflowSettings()
-    # Settings later features read (calendar, deadlines, quotas): kept as validated-as-a-table
-    # raw data until those features give them a shape.
-    calendar: dict[str, Any] = field(default_factory=dict)
+    calendar: WorkCalendar = WorkCalendar()
+    # Deadline rules by name ({working_days = 15}, {office_hours = 12} ...), checked against the calendar.
     deadlines: dict[str, Any] = field(default_factory=dict)
 
     def members_with(self, role: str) -> list[Member]:
@@ -433,9 +434,14 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
     if unknown_types:
         r.problem(f"{ipath}.accepted_types", f"unknown types {sorted(unknown_types)}; known: {', '.join(KNOWN_TYPES)}")
 
-    for key in ("calendar", "deadlines"):
-        r.get(raw, key, path, dict, {})
     workflow = _read_workflow(r.get(raw, "workflow", path, dict, {}), f"{path}.workflow", r)
+    calendar = _read_calendar(r.get(raw, "calendar", path, dict, {}), f"{path}.calendar", r)
+    deadlines = r.get(raw, "deadlines", path, dict, {})
+    for rule_name, rule in deadlines.items():
+        try:
+            calendar.deadline(rule if isinstance(rule, dict) else {}, datetime(2026, 1, 5, 8, 0, tzinfo=TZ))
+        except (ValueError, TypeError, KeyError) as exc:
+            r.problem(f"{path}.deadlines.{rule_name}", f"not a deadline rule: {exc}")
 
     if any(e is None for e in endpoints.values()) or not board:
         return None
@@ -445,8 +451,40 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         mailbox=endpoints["mailbox"], outgoing=endpoints["outgoing"], reference_prefix=prefix,
         message_id_domain=mid_domain, members=tuple(members), units=tuple(units), staff=tuple(staff),
         accepted_domains=domains, categories=tuple(categories), intake=intake,
-        calendar=raw.get("calendar", {}), deadlines=raw.get("deadlines", {}), workflow=workflow,
+        calendar=calendar, deadlines=deadlines, workflow=workflow,
     )
+
+
+def _read_calendar(raw: dict, path: str, r: _Reader) -> WorkCalendar:
+    """Office hours as [["07:30", "11:30"], ...]; days_off / working_days as {"2026-12-31" = "why"}."""
+    def clock(value: Any, key: str) -> time | None:
+        try:
+            return time.fromisoformat(value)
+        except (TypeError, ValueError):
+            r.problem(key, f"{value!r} is not a time like \"07:30\"")
+            return None
+
+    hours = []
+    for i, pair in enumerate(r.get(raw, "office_hours", path, list, [])):
+        key = f"{path}.office_hours[{i}]"
+        if not (isinstance(pair, list) and len(pair) == 2):
+            r.problem(key, "must be a pair like [\"07:30\", \"11:30\"]")
+            continue
+        begin, end = clock(pair[0], key), clock(pair[1], key)
+        if begin and end and begin >= end:
+            r.problem(key, "opens after it closes")
+        elif begin and end:
+            hours.append((begin, end))
+    days = {}
+    for name in ("days_off", "working_days"):
+        days[name] = {}
+        for day, why in r.get(raw, name, path, dict, {}).items():
+            try:
+                days[name][date.fromisoformat(day)] = str(why)
+            except ValueError:
+                r.problem(f"{path}.{name}", f"{day!r} is not a date like \"2026-12-31\"")
+    return WorkCalendar(office_hours=tuple(sorted(hours)) or WorkCalendar.office_hours,
+                        days_off=days["days_off"], working_days=days["working_days"])
 
 
 def _read_workflow(raw: dict, path: str, r: _Reader) -> WorkflowSettings:
