@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 
-from mailbot import outbox
+from mailbot import deadlines, outbox
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency, Settings
 from mailbot.db import Database
@@ -126,6 +126,11 @@ class App:
                     known[agency.slug].name = agency.name
                 else:
                     s.add(AgencyRow(slug=agency.slug, name=agency.name))
+        with self.db.transaction() as s:
+            for agency in self.settings.agencies:
+                moved = deadlines.recompute_open(s, agency)
+                if moved:
+                    log.info("open deadlines recomputed", extra={"agency": agency.slug, "moved": moved})
 
     def source_for(self, agency: Agency, backlog: str = "ask") -> Source:
         if agency.mailbox.scheme == "maildir":

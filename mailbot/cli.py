@@ -173,6 +173,11 @@ def format_detail(d: dict) -> str:
     for m in d["messages_out"]:
         lines.append(f"    #{m['id']} {m['kind']} to {', '.join(m['to'])}: {m['status']}"
                      f"{' (' + m['last_error'] + ')' if m['last_error'] else ''}")
+    lines.append("  deadlines:")
+    for dl in d["deadlines"]:
+        state = f"closed {dl['closed']} ({dl['outcome']})" if dl["closed"] else "open"
+        lines.append(f"    {dl['position']}: due {dl['due']} [{state}]")
+        lines.extend(f"      {line}" for line in dl["explanation"].split("\n"))
     lines.append("  history:")
     for e in d["history"]:
         change = f" {e['from'] or '-'} -> {e['to']}" if e["from"] != e["to"] else ""

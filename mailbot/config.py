@@ -104,11 +104,12 @@ class IntakeSettings:
 
 @dataclass(frozen=True)
 class Step:
-    """One review step: who may decide at it."""
+    """One review step: who may decide at it, and how long they have."""
 
     name: str
     label: str
     roles: tuple[str, ...]
+    deadline: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -437,11 +438,13 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
     workflow = _read_workflow(r.get(raw, "workflow", path, dict, {}), f"{path}.workflow", r)
     calendar = _read_calendar(r.get(raw, "calendar", path, dict, {}), f"{path}.calendar", r)
     deadlines = r.get(raw, "deadlines", path, dict, {})
-    for rule_name, rule in deadlines.items():
+    rules = {**deadlines, **{f"workflow.steps.{st.name}.deadline": st.deadline for st in workflow.steps if st.deadline}}
+    for rule_name, rule in rules.items():
         try:
             calendar.deadline(rule if isinstance(rule, dict) else {}, datetime(2026, 1, 5, 8, 0, tzinfo=TZ))
         except (ValueError, TypeError, KeyError) as exc:
-            r.problem(f"{path}.deadlines.{rule_name}", f"not a deadline rule: {exc}")
+            key = rule_name if rule_name.startswith("workflow.") else f"deadlines.{rule_name}"
+            r.problem(f"{path}.{key}", f"not a deadline rule: {exc}")
 
     if any(e is None for e in endpoints.values()) or not board:
         return None
@@ -496,7 +499,8 @@ def _read_workflow(raw: dict, path: str, r: _Reader) -> WorkflowSettings:
         bad = [x for x in roles if x not in ROLES]
         if bad or not roles:
             r.problem(f"{spath}.roles", f"needs roles from {', '.join(ROLES)} (got {list(roles)})")
-        steps.append(Step(name=name, label=r.get(st, "label", spath, str, name), roles=roles))
+        steps.append(Step(name=name, label=r.get(st, "label", spath, str, name), roles=roles,
+                          deadline=r.get(st, "deadline", spath, dict, {})))
     names = [s.name for s in steps]
     if len(set(names)) != len(names):
         r.problem(f"{path}.steps", "step names must differ")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot import attachments as files
-from mailbot import filing, reply, rules, sender, workflow
+from mailbot import deadlines, filing, reply, rules, sender, workflow
 from mailbot.review import Review, tokens_in
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency
@@ -108,6 +108,8 @@ class Intake:
                 self.notifier.held(s, inbound, msg, now)
             elif decision.rule == "bounce" and facts.bounced_outbox_ids:
                 self._record_bounce(s, inbound, facts.bounced_outbox_ids, now)
+            if inbound.article_id:
+                deadlines.sync(s, self.agency, s.get(Article, inbound.article_id), now)
             log.info("message taken in", extra={"inbound_id": inbound.id, "disposition": decision.disposition,
                                                 "rule": decision.rule, "reference": reference})
             return Outcome(inbound.id, decision.disposition, inbound.reason, reference, True)

@@ -206,3 +206,21 @@ class ReviewToken(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class Deadline(Base):
+    """A time limit running on an article: one row per position it waits in (a review step, publication ...)."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (Index("ix_deadlines_open", "agency", "closed_at", "due_at"), Index("ix_deadlines_article", "article_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    position: Mapped[str] = mapped_column(String(80))        # "review:edit", "approved", ...
+    rule_name: Mapped[str] = mapped_column(String(80))
+    rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    start_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(20), default="")  # met | missed

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot.models import Article, Attachment, Event, InboundMessage, OutboxMessage
+from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, OutboxMessage
 from mailbot.workflow import STATUS_LABELS_VI
 
 
@@ -51,6 +51,7 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
     out = s.scalars(select(OutboxMessage).where(OutboxMessage.article_id == a.id).order_by(OutboxMessage.id)).all()
     events = s.scalars(select(Event).where(Event.article_id == a.id).order_by(Event.id)).all()
     files = s.scalars(select(Attachment).where(Attachment.article_id == a.id).order_by(Attachment.id)).all()
+    limits = s.scalars(select(Deadline).where(Deadline.article_id == a.id).order_by(Deadline.id)).all()
     return {
         "agency": a.agency, "reference": a.reference, "status": a.status,
         "status_label": STATUS_LABELS_VI.get(a.status, a.status), "step": a.step, "version": a.version,
@@ -73,6 +74,10 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
             "attempts": m.attempts, "sent_at": _iso(m.sent_at), "message_id": m.message_id,
             "last_error": m.last_error,
         } for m in out],
+        "deadlines": [{
+            "position": d.position, "rule": d.rule_name, "start": _iso(d.start_at), "due": _iso(d.due_at),
+            "closed": _iso(d.closed_at), "outcome": d.outcome, "explanation": d.explanation,
+        } for d in limits],
         "history": [{
             "at": _iso(e.at), "actor": e.actor, "event": e.kind, "from": e.from_status, "to": e.to_status,
             "detail": e.detail, "message": e.inbound_id,

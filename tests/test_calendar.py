@@ -111,6 +111,14 @@ EXPECTED = {
     ("cchcsoctrang", "dissemination"): date(2026, 12, 14),
     ("cchcsoctrang", "statistics"): date(2026, 12, 7),
 }
+# Waiting times every preset sets, from the same Friday afternoon: 1 working day is Monday 23/11,
+# 2 is Wednesday 25/11 (24/11 is a holiday), 3 is Thursday 26/11.
+for _preset in ("binhphuoc", "kontum", "vkssoctrang", "cchcsoctrang"):
+    EXPECTED[(_preset, "author_details")] = EXPECTED[(_preset, "author_revision")] = date(2026, 11, 26)
+    EXPECTED[(_preset, "director_review")] = date(2026, 11, 25)
+    EXPECTED[(_preset, "publication")] = date(2026, 11, 23)
+EXPECTED[("kontum", "unit_review")] = EXPECTED[("cchcsoctrang", "unit_review")] = date(2026, 11, 23)
+EXPECTED[("cchcsoctrang", "publication")] = datetime(2026, 11, 23, 9, 30, tzinfo=TZ)  # 4 office hours: 2 Fri + 2 Mon
 
 
 @pytest.mark.parametrize("preset", [p.stem for p in sorted(PRESETS.glob("[!_]*.toml"))])
@@ -120,6 +128,8 @@ def test_every_preset_deadline_rule(tmp_path, preset):
                     'mailbox = "maildir:i"\noutgoing = "file:o"\n', encoding="utf-8")
     agency = config.load(path, environ={}).agencies[0]
     assert agency.deadlines, preset
+    for step in agency.workflow.steps:  # each board step has its own time
+        assert agency.calendar.deadline(step.deadline, START).due.date() in (date(2026, 11, 23), date(2026, 11, 25))
     for name, rule in agency.deadlines.items():
         assert (preset, name) in EXPECTED, f"no expectation for {preset}.{name}"
         due = agency.calendar.deadline(rule, START).due

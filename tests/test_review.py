@@ -305,3 +305,44 @@ def test_show_prints_the_review_history(bp):
         text = format_detail(article_detail(s, "BBT-2026-0001"))
     assert "status:    review:verify (đang xét duyệt), version 1" in text
     assert f"step_approved review:edit -> review:verify by {MEMBER[1]}" in text
+
+
+def test_each_step_runs_a_deadline_that_explains_itself_and_follows_calendar_changes(
+        tmp_path, database_url, dovecot, smtp_sink):
+    from mailbot.cli import format_detail
+    from mailbot.models import Deadline
+    from mailbot.views import article_detail
+    from tests.conftest import Clock
+
+    clock = Clock(datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc))  # Friday 15:00 in Hà Nội time
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)
+    board.say(submission())
+    with board.transaction() as s:
+        [edit] = s.scalars(select(Deadline)).all()
+        assert (edit.position, edit.due_at.astimezone(timezone(timedelta(hours=7))).date().isoformat()) == \
+            ("review:edit", "2026-11-23")
+    clock.current += timedelta(days=4)  # Tuesday 24/11: late
+    board.say(reply(last_to(smtp_sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT"))
+    with board.transaction() as s:
+        rows = s.scalars(select(Deadline).order_by(Deadline.id)).all()
+        assert [(d.position, d.outcome, d.closed_at is None) for d in rows] == [
+            ("review:edit", "missed", False), ("review:verify", "", True)]
+        text = format_detail(article_detail(s, "BBT-2026-0001"))
+    assert "review:verify: due 2026-11-25T10:00:00+00:00 [open]" in text  # Wednesday 17:00 local
+    assert "Quy định: 1 ngày làm việc" in text
+    board.close()
+
+    # The province declares 25/11 a day off: at the next start the open deadline moves to 26/11.
+    config_path = tmp_path / "mailbot.toml"
+    config_path.write_text(config_path.read_text(encoding="utf-8").replace(
+        "[agency.workflow]", '[agency.calendar]\ndays_off = { "2026-11-25" = "Nghỉ theo quyết định của tỉnh" }\n\n'
+                             "[agency.workflow]"), encoding="utf-8")
+    from mailbot import config
+    from tests.conftest import Board
+    board = Board(config.load(config_path, environ={"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD}), dovecot,
+                  smtp_sink, clock)
+    with board.transaction() as s:
+        verify = s.scalars(select(Deadline).where(Deadline.closed_at.is_(None))).one()
+        assert verify.due_at == datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
+        assert "25/11/2026 (Nghỉ theo quyết định của tỉnh)" in verify.explanation
+    board.close()
