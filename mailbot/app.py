@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 
-from mailbot import deadlines, outbox
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from mailbot import deadlines, outbox, reminders
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency, Settings
 from mailbot.db import Database
@@ -69,10 +71,15 @@ class Worker:
             self.source.done(key)  # after the commit: a crash before this means a no-op repeat
             if progress:
                 progress(n, outcome.disposition)
+        self.sweep()
         sent, failed = outbox.deliver(self.db, self.agency, self.transport, self.now())
         report.sent += sent
         report.failed += failed
         return report
+
+    def sweep(self) -> int:
+        """Reminders due now (office hours only), queued in the outbox."""
+        return reminders.sweep(self.db, self.agency, self.intake.notifier, self.intake.review, self.now())
 
     def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,
                            sleep: Callable[[float], None] = time.sleep) -> PassReport:
@@ -92,6 +99,25 @@ class Worker:
         raise ConnectionError(f"{self.agency.slug}: mail server unreachable after {attempts} attempts")
 
     def run_forever(self, stop: threading.Event, wait: float = 60) -> None:
+        # APScheduler runs the periodic sweep between mail; the deadlines and the reminder ledger are
+        # our own tables, so a sweep missed while the daemon was down is simply done at the next one.
+        scheduler = BackgroundScheduler(timezone="Asia/Ho_Chi_Minh")
+        scheduler.add_job(self._sweep_and_send, "interval", minutes=self.agency.reminders.sweep_minutes,
+                          coalesce=True, max_instances=1, misfire_grace_time=None)
+        scheduler.start()
+        try:
+            self._loop(stop, wait)
+        finally:
+            scheduler.shutdown(wait=False)
+
+    def _sweep_and_send(self) -> None:
+        try:
+            if self.sweep():
+                outbox.deliver(self.db, self.agency, self.transport, self.now())
+        except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+            log.exception("reminder sweep failed", extra={"agency": self.agency.slug})
+
+    def _loop(self, stop: threading.Event, wait: float) -> None:
         backoff = 1
         while not stop.is_set():
             try:

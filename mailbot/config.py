@@ -134,6 +134,13 @@ class WorkflowSettings:
 
 
 @dataclass(frozen=True)
+class ReminderSettings:
+    before_hours: float = 4          # one reminder this many hours before a deadline
+    escalate_after_days: int = 1     # working days overdue before the deputy head, then the head, are told
+    sweep_minutes: int = 15          # how often the daemon looks
+
+
+@dataclass(frozen=True)
 class Agency:
     slug: str
     name: str
@@ -151,6 +158,7 @@ class Agency:
     intake: IntakeSettings = IntakeSettings()
     workflow: WorkflowSettings = WorkflowSettings()
     calendar: WorkCalendar = WorkCalendar()
+    reminders: ReminderSettings = ReminderSettings()
     # Deadline rules by name ({working_days = 15}, {office_hours = 12} ...), checked against the calendar.
     deadlines: dict[str, Any] = field(default_factory=dict)
 
@@ -436,6 +444,11 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         r.problem(f"{ipath}.accepted_types", f"unknown types {sorted(unknown_types)}; known: {', '.join(KNOWN_TYPES)}")
 
     workflow = _read_workflow(r.get(raw, "workflow", path, dict, {}), f"{path}.workflow", r)
+    rem_raw, rem_path = r.get(raw, "reminders", path, dict, {}), f"{path}.reminders"
+    reminders = ReminderSettings(
+        before_hours=float(r.get(rem_raw, "before_hours", rem_path, (int, float), ReminderSettings.before_hours)),
+        escalate_after_days=r.get(rem_raw, "escalate_after_days", rem_path, int, ReminderSettings.escalate_after_days),
+        sweep_minutes=r.get(rem_raw, "sweep_minutes", rem_path, int, ReminderSettings.sweep_minutes))
     calendar = _read_calendar(r.get(raw, "calendar", path, dict, {}), f"{path}.calendar", r)
     deadlines = r.get(raw, "deadlines", path, dict, {})
     rules = {**deadlines, **{f"workflow.steps.{st.name}.deadline": st.deadline for st in workflow.steps if st.deadline}}
@@ -454,7 +467,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         mailbox=endpoints["mailbox"], outgoing=endpoints["outgoing"], reference_prefix=prefix,
         message_id_domain=mid_domain, members=tuple(members), units=tuple(units), staff=tuple(staff),
         accepted_domains=domains, categories=tuple(categories), intake=intake,
-        calendar=calendar, deadlines=deadlines, workflow=workflow,
+        calendar=calendar, deadlines=deadlines, workflow=workflow, reminders=reminders,
     )
 
 

@@ -224,3 +224,17 @@ class Deadline(Base):
     explanation: Mapped[str] = mapped_column(Text, default="")
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str] = mapped_column(String(20), default="")  # met | missed
+
+
+class ReminderSent(Base):
+    """The ledger: one row per deadline and threshold reminded, so a restart never repeats or skips one."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (UniqueConstraint("agency", "key", name="uq_reminder_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    key: Mapped[str] = mapped_column(String(200))            # "deadline:<id>:<threshold>"
+    deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id"))
+    threshold: Mapped[str] = mapped_column(String(40))
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    sent_at: Mapped[datetime]

@@ -16,6 +16,7 @@ from mailbot.render import FileToAttach, Renderer
 from mailbot.publish import article_page, docx_html, from_text, odt_html
 from mailbot.review import token_message_id
 from mailbot.sender import FIELD_LABELS_VI
+from mailbot.workcalendar import TZ
 
 # Files larger than this together are listed in the secretary's notice rather than attached.
 ATTACH_LIMIT = 20 * 1024 * 1024
@@ -204,6 +205,14 @@ class Notifier:
         self._send(s, f"published:{token}", "article.head.published", "article/head/published", [email],
                    self._article_context(article), now, article=article,
                    message_id=token_message_id(token, self.agency), reply_to=self._token_reply_to(token))
+
+    def reminder(self, s: Session, article: Article, deadline, threshold: str, to: list[str], now: datetime) -> None:
+        author_wait = article.status in (workflow.AWAITING_DETAILS, workflow.AWAITING_REVISION)
+        context = {**self._article_context(article), "threshold": threshold, "deadline": deadline,
+                   "due": deadline.due_at.astimezone(TZ), "explanation": deadline.explanation}
+        template = "article/author/reminder" if author_wait else "article/member/reminder"
+        self._send(s, f"reminder:{deadline.id}:{threshold}", f"{template.replace('/', '.')}.{threshold}", template,
+                   to, context, now, article=article, thread=_author_thread(s, article) if author_wait else None)
 
     def takedown_to_secretary(self, s, article, reason, now):
         self._send(s, f"takedown:{article.id}:{now.isoformat()}", "article.secretary.takedown",

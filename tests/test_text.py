@@ -73,7 +73,7 @@ def test_every_template_renders():
                "reasons": {"cl": "x"}, "expires_days": 14, "undo_minutes": 15, "done": "d", "refused": False,
                "next_people": ["x"], "problem": "p", "decision": "approved", "detail": "d", "publish_at_once": False,
                "why": "w", "token_member": "m", "author_line": "a", "images": [f], "current_files": [f],
-               "step_label": "Biên tập"}
+               "step_label": "Biên tập", "threshold": "overdue", "due": now, "explanation": "e", "deadline": None}
     renderer = Renderer(templates_dir())
     names = sorted({str(p.relative_to(templates_dir())).split(".")[0]
                     for p in templates_dir().rglob("*.subject.j2")})
