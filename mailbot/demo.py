@@ -99,7 +99,7 @@ def run(folder: Path) -> int:
     agency = settings.agencies[0]
     inbox = MaildirSource(Path(agency.mailbox.path))
     mail = sample_mail()
-    for n, (label, raw) in enumerate(mail):
+    for n, (_label, raw) in enumerate(mail):
         (inbox.path / "new" / f"{int(time.time())}.{n}.demo").write_bytes(raw)
 
     print(f"mailbot demo in {folder}")
@@ -115,7 +115,7 @@ def run(folder: Path) -> int:
         articles = {a["reference"]: a for a in views.article_rows(s)}
         detail = views.article_detail(s, "BBT-2026-0001") if articles else None
     print("What came in and what became of it:")
-    for (label, _), row in zip(mail, inbound):
+    for (label, _), row in zip(mail, inbound, strict=True):
         print(f"  #{row['id']} {label}\n      -> {row['disposition']}: {row['reason']}")
     print()
     print("Filed articles:")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import email
 import email.utils
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.header import Header, decode_header, make_header
 from email.message import Message

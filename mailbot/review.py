@@ -124,7 +124,7 @@ class Review:
             return people
         return []
 
-    def _role_of(self, email: str, article: Article) -> str | None:
+    def _role_of(self, email: str) -> str | None:
         member = self.agency.member_by_email(email)
         if member is not None:
             return member.role
@@ -195,7 +195,7 @@ class Review:
                           detail=f"thư mang mã gửi cho {row.member} nhưng từ {sender}")
             self.notifier.forgery_alert(s, inbound, article, row, "From khác người nhận thông báo", now)
             return Result(False, f"forged-sender: mã của {row.member}, thư từ {sender}; không có hiệu lực")
-        role = self._role_of(sender, article)
+        role = self._role_of(sender)
         if role is None or (role != row.role and not (row.role == "unit_head" and role)):
             workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id,
                           detail="người gửi không còn là thành viên có quyền")
