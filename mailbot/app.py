@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
@@ -60,6 +61,9 @@ class Worker:
         self.intake = intake
         self.transport = transport
         self.now = now
+        # The mail loop and the scheduler's sweep both send: one at a time, or a pending message
+        # could be picked up and sent twice.
+        self._sending = threading.Lock()
 
     def run_pass(self, progress: Callable[[int, str], None] | None = None,
                  report: PassReport | None = None) -> PassReport:
@@ -71,15 +75,16 @@ class Worker:
             self.source.done(key)  # after the commit: a crash before this means a no-op repeat
             if progress:
                 progress(n, outcome.disposition)
-        self.sweep()
-        sent, failed = outbox.deliver(self.db, self.agency, self.transport, self.now())
+        sent, failed = self.send_due()
         report.sent += sent
         report.failed += failed
         return report
 
-    def sweep(self) -> int:
-        """Reminders due now (office hours only), queued in the outbox."""
-        return reminders.sweep(self.db, self.agency, self.intake.notifier, self.intake.review, self.now())
+    def send_due(self) -> tuple[int, int]:
+        """Queue the reminders due now (office hours only), then deliver what the outbox holds."""
+        with self._sending:
+            reminders.sweep(self.db, self.agency, self.intake.notifier, self.intake.review, self.now())
+            return outbox.deliver(self.db, self.agency, self.transport, self.now())
 
     def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,
                            sleep: Callable[[float], None] = time.sleep) -> PassReport:
@@ -112,8 +117,7 @@ class Worker:
 
     def _sweep_and_send(self) -> None:
         try:
-            if self.sweep():
-                outbox.deliver(self.db, self.agency, self.transport, self.now())
+            self.send_due()
         except Exception:  # noqa: BLE001 - logged; the next sweep tries again
             log.exception("reminder sweep failed", extra={"agency": self.agency.slug})
 
@@ -160,7 +164,6 @@ class App:
 
     def source_for(self, agency: Agency, backlog: str = "ask") -> Source:
         if agency.mailbox.scheme == "maildir":
-            from pathlib import Path
             return MaildirSource(Path(agency.mailbox.path))
         return ImapSource(agency.mailbox, Checkpoints(self.db, agency.slug), backlog=backlog)
 

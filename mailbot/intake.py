@@ -211,15 +211,14 @@ class Intake:
         msg = prepared.msg
         parts = reply.split(msg.text)
         forwarded = reply.parse_forwarded(parts.forwarded) if parts.forwarded else None
-        submitter = sender.gather(parts.new, msg.from_addr, msg.from_name, self.agency)
         if forwarded and forwarded.from_addr and forwarded.from_addr != msg.from_addr:
             # A focal point forwarding a colleague's article: the colleague is the author.
             author = sender.gather(forwarded.body, forwarded.from_addr, forwarded.from_name, self.agency)
             body = forwarded.body
             subject = msg.subject if filing.strip_subject(msg.subject) else forwarded.subject
         else:
-            author, body, subject = submitter, parts.new or msg.text, msg.subject
-            forwarded = None
+            author = sender.gather(parts.new, msg.from_addr, msg.from_name, self.agency)
+            body, subject, forwarded = parts.new or msg.text, msg.subject, None
 
         article = Article(agency=self.agency.slug, reference="", status="", category="", title="",
                           body_text=body, author=author.as_dict(), submitter_email=msg.from_addr,
@@ -268,19 +267,14 @@ class Intake:
                           f"tệp: {', '.join(added)}" if added else "",
                           f"bổ sung thông tin: {', '.join(sorted(set(was_missing) - set(article.missing)))}"
                           if set(was_missing) - set(article.missing) else ""])))
-        if article.status == workflow.AWAITING_DETAILS and not article.missing:
+        s.flush()
+        s.refresh(article, ["attachments"])
+        completed = article.status == workflow.AWAITING_DETAILS and not article.missing
+        if completed:
             workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)
-            s.refresh(article, ["attachments"])
-            self._answer(s, inbound, msg, article, stored, now, first=True)
         elif article.status == workflow.AWAITING_REVISION:
-            s.flush()
-            s.refresh(article, ["attachments"])
             self.review.revised(s, inbound, article, [a for a in stored if a.status == "ok"], now)
-            self.notifier.follow_up_received(s, inbound, msg, article, stored, now)
-        else:
-            s.flush()
-            s.refresh(article, ["attachments"])
-            self._answer(s, inbound, msg, article, stored, now, first=False)
+        self._answer(s, inbound, msg, article, stored, now, first=completed)
         return article.reference
 
     def _answer(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,

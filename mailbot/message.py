@@ -201,7 +201,7 @@ class _Walker:
         self.enclosed_ids: list[str] = []
         self.defects: list[str] = []
 
-    def walk(self, part: Message, depth: int, in_alternative: bool = False) -> None:
+    def walk(self, part: Message, depth: int) -> None:
         ctype = part.get_content_type()
         disposition = str(part.get("content-disposition", "")).split(";")[0].strip().lower()
         if part.is_multipart():
@@ -213,7 +213,7 @@ class _Walker:
             else:
                 for sub in payload:
                     if isinstance(sub, Message):
-                        self.walk(sub, depth, in_alternative)
+                        self.walk(sub, depth)
             return
         if ctype in ("message/rfc822", "message/global"):
             self._enclosed(part, depth)
@@ -252,7 +252,7 @@ class _Walker:
         before_plain, before_html = len(self.plain), len(self.html)
         for sub in payload:
             if isinstance(sub, Message):
-                self.walk(sub, depth, in_alternative=True)
+                self.walk(sub, depth)
         if len(self.plain) > before_plain and any(t.strip() for t in self.plain[before_plain:]):
             del self.html[before_html:]
 

@@ -124,13 +124,12 @@ class Review:
             return people
         return []
 
-    def _role_of(self, email: str) -> str | None:
+    def _holds(self, email: str, role: str) -> bool:
+        """Whether `email` still holds `role` in the configuration (a unit head, or a board role)."""
+        if role == "unit_head":
+            return any(u.head == email.lower() for u in self.agency.units)
         member = self.agency.member_by_email(email)
-        if member is not None:
-            return member.role
-        if any(u.head == email.lower() for u in self.agency.units):
-            return "unit_head"
-        return None
+        return member is not None and member.role == role
 
     # -- asking ------------------------------------------------------------------------------
 
@@ -195,8 +194,7 @@ class Review:
                           detail=f"thư mang mã gửi cho {row.member} nhưng từ {sender}")
             self.notifier.forgery_alert(s, inbound, article, row, "From khác người nhận thông báo", now)
             return Result(False, f"forged-sender: mã của {row.member}, thư từ {sender}; không có hiệu lực")
-        role = self._role_of(sender)
-        if role is None or (role != row.role and not (row.role == "unit_head" and role)):
+        if not self._holds(sender, row.role):
             workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id,
                           detail="người gửi không còn là thành viên có quyền")
             return Result(False, "not-member: người gửi không (còn) giữ vai trò cho bước này")

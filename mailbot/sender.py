@@ -65,7 +65,7 @@ class Details:
                 sources[name] = other.sources.get(name, source)
         problems = self.problems + tuple(p for p in other.problems if p not in self.problems)
         if changes.get("phone"):
-            problems = tuple(p for p in problems if not p.startswith("phone"))
+            problems = tuple(p for p in problems if "điện thoại" not in p)
         return replace(self, **changes, sources=sources, problems=problems)
 
     def missing(self, require_email: bool = False) -> list[str]:
@@ -97,13 +97,13 @@ def normalise_phone(value: str) -> tuple[str, str | None]:
     cleaned = value.strip().strip(".,;")
     if re.search(r"[^\W\d_]", cleaned.replace("ext", "").replace("máy lẻ", "")):
         # phonenumbers would map letters through the keypad ("xxx" -> 999): refuse them first.
-        return "", f"phone {value!r} contains letters"
+        return "", f"số điện thoại \"{value}\" có chữ cái"
     try:
         number = phonenumbers.parse(cleaned, "VN")
     except phonenumbers.NumberParseException:
-        return "", f"phone {value!r} is not a phone number"
+        return "", f"\"{value}\" không phải số điện thoại"
     if not phonenumbers.is_valid_number(number):
-        return "", f"phone {value!r} is not a valid number"
+        return "", f"số điện thoại \"{value}\" không hợp lệ"
     fmt = (phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 84
            else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return phonenumbers.format_number(number, fmt), None
