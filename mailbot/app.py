@@ -83,7 +83,8 @@ class Worker:
     def send_due(self) -> tuple[int, int]:
         """Queue the reminders due now (office hours only), then deliver what the outbox holds."""
         with self._sending:
-            reminders.sweep(self.db, self.agency, self.intake.notifier, self.intake.review, self.now())
+            reminders.sweep(self.db, self.agency, self.intake.notifier, self.intake.review, self.intake.questions,
+                            self.now())
             return outbox.deliver(self.db, self.agency, self.transport, self.now())
 
     def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,

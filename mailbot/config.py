@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mailbot.paths import presets_dir
+from mailbot.vntext import fold
 from mailbot.workcalendar import TZ, WorkCalendar
 
 ROLES = ("head", "deputy_head", "member", "secretary", "director")
@@ -141,6 +142,20 @@ class ReminderSettings:
 
 
 @dataclass(frozen=True)
+class QuestionSettings:
+    """Citizens' questions and feedback (002 art. 11.2-11.5)."""
+
+    address: str = ""                # a Q&A address that delivers into the same mailbox (an alias)
+    reference_prefix: str = "HD"     # HD-2026-0001
+    # The board's review of a unit's answer, with the article commands; one step by default.
+    steps: tuple[Step, ...] = (Step("approve", "Duyệt câu trả lời", ("head", "deputy_head")),)
+    acks_per_day: int = 3            # acknowledgements to one sender in 24 hours; more are filed silently
+    answer_rule: str = "citizen_answer"                # names in [agency.deadlines]
+    extended_rule: str = "citizen_answer_consulted"
+    feedback_rule: str = "unit_feedback_response"
+
+
+@dataclass(frozen=True)
 class Agency:
     slug: str
     name: str
@@ -159,8 +174,20 @@ class Agency:
     workflow: WorkflowSettings = WorkflowSettings()
     calendar: WorkCalendar = WorkCalendar()
     reminders: ReminderSettings = ReminderSettings()
+    questions: QuestionSettings = QuestionSettings()
     # Deadline rules by name ({working_days = 15}, {office_hours = 12} ...), checked against the calendar.
     deadlines: dict[str, Any] = field(default_factory=dict)
+
+    def unit_named(self, text: str) -> Unit | None:
+        """A unit by its name, an alias or abbreviation, or a distinctive part of its name; accents and case ignored."""
+        wanted = fold(text.split("\n")[0]).strip(" .:")
+        if not wanted:
+            return None
+        for unit in self.units:
+            if wanted in (fold(unit.name), *(fold(a) for a in unit.aliases)):
+                return unit
+        partial = [u for u in self.units if len(wanted) > 3 and wanted in fold(u.name)]
+        return partial[0] if len(partial) == 1 else None
 
     def members_with(self, role: str) -> list[Member]:
         return [m for m in self.members if m.role == role]
@@ -451,6 +478,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         sweep_minutes=r.get(rem_raw, "sweep_minutes", rem_path, int, ReminderSettings.sweep_minutes))
     calendar = _read_calendar(r.get(raw, "calendar", path, dict, {}), f"{path}.calendar", r)
     deadlines = r.get(raw, "deadlines", path, dict, {})
+    questions = _read_questions(r.get(raw, "questions", path, dict, {}), f"{path}.questions", r, deadlines)
     rules = {**deadlines, **{f"workflow.steps.{st.name}.deadline": st.deadline for st in workflow.steps if st.deadline}}
     for rule_name, rule in rules.items():
         try:
@@ -467,7 +495,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         mailbox=endpoints["mailbox"], outgoing=endpoints["outgoing"], reference_prefix=prefix,
         message_id_domain=mid_domain, members=tuple(members), units=tuple(units), staff=tuple(staff),
         accepted_domains=domains, categories=tuple(categories), intake=intake,
-        calendar=calendar, deadlines=deadlines, workflow=workflow, reminders=reminders,
+        calendar=calendar, deadlines=deadlines, workflow=workflow, reminders=reminders, questions=questions,
     )
 
 
@@ -503,8 +531,23 @@ def _read_calendar(raw: dict, path: str, r: _Reader) -> WorkCalendar:
                         days_off=days["days_off"], working_days=days["working_days"])
 
 
-def _read_workflow(raw: dict, path: str, r: _Reader) -> WorkflowSettings:
-    defaults = WorkflowSettings()
+def _read_questions(raw: dict, path: str, r: _Reader, deadlines: dict) -> QuestionSettings:
+    defaults = QuestionSettings()
+    prefix = r.get(raw, "reference_prefix", path, str, defaults.reference_prefix)
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", prefix or ""):
+        r.problem(f"{path}.reference_prefix", f"{prefix!r} must be 1-10 capital letters or digits")
+    rules = {}
+    for key in ("answer_rule", "extended_rule", "feedback_rule"):
+        rules[key] = r.get(raw, key, path, str, getattr(defaults, key))
+        if not isinstance(deadlines.get(rules[key]), dict):
+            r.problem(f"{path}.{key}", f"names {rules[key]!r}, which is not a rule in [agency.deadlines]")
+    return QuestionSettings(
+        address=r.email(raw, "address", path, required=False), reference_prefix=prefix,
+        steps=_read_steps(raw, path, r) or defaults.steps,
+        acks_per_day=r.get(raw, "acks_per_day", path, int, defaults.acks_per_day), **rules)
+
+
+def _read_steps(raw: dict, path: str, r: _Reader) -> tuple[Step, ...]:
     steps = []
     for st, spath in r.tables(raw, "steps", path, "name, label, roles"):
         name = r.get(st, "name", spath, str, "", required=True)
@@ -517,8 +560,13 @@ def _read_workflow(raw: dict, path: str, r: _Reader) -> WorkflowSettings:
     names = [s.name for s in steps]
     if len(set(names)) != len(names):
         r.problem(f"{path}.steps", "step names must differ")
+    return tuple(steps)
+
+
+def _read_workflow(raw: dict, path: str, r: _Reader) -> WorkflowSettings:
+    defaults = WorkflowSettings()
     return WorkflowSettings(
-        steps=tuple(steps) or defaults.steps,
+        steps=_read_steps(raw, path, r) or defaults.steps,
         unit_preapproval=r.get(raw, "unit_preapproval", path, bool, False),
         outside_confirmation=r.get(raw, "outside_confirmation", path, bool, False),
         publish_on_approval=r.get(raw, "publish_on_approval", path, bool, False),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailbot import workflow
 from mailbot.config import Agency
-from mailbot.models import Article, Deadline
+from mailbot.models import Article, Deadline, Question
 
 _POSITION_RULES = {
     workflow.UNIT_REVIEW: "unit_review",
@@ -65,12 +65,17 @@ def recompute_open(s: Session, agency: Agency) -> int:
     """After the calendar or the rules changed: every open deadline counted again. Returns how many moved."""
     moved = 0
     for row in s.scalars(select(Deadline).where(Deadline.agency == agency.slug, Deadline.closed_at.is_(None))):
-        found = rule_for(agency, row.position)
+        # An article's rule follows its position; a question's is the one it was opened under.
+        found = rule_for(agency, row.position) if row.article_id else (
+            (row.rule_name, agency.deadlines[row.rule_name]) if isinstance(agency.deadlines.get(row.rule_name), dict)
+            else None)
         if found is None:
             continue
         name, rule = found
         deadline = agency.calendar.deadline(rule, row.start_at)
         if deadline.due != row.due_at or rule != row.rule:
             row.rule_name, row.rule, row.due_at, row.explanation = name, dict(rule), deadline.due, deadline.explain()
+            if row.question_id:
+                s.get(Question, row.question_id).due_at = deadline.due
             moved += 1
     return moved

@@ -23,20 +23,22 @@ _PREFIX = re.compile(r"^\s*((re|fwd?|tl|tr|aw|wg|sv|vs|chuyen tiep|chuyentiep|tr
 _TAG = re.compile(r"\[([^\]]{1,30})\]")
 
 
-def next_reference(session: Session, agency: Agency, when: datetime) -> str:
-    """Take the next number in this agency's series for the year; rolled back with the filing."""
+def next_reference(session: Session, agency: Agency, when: datetime, prefix: str | None = None) -> str:
+    """Take the next number in this agency's series (articles', or `prefix`'s) for the year; rolled back
+    with the filing."""
+    prefix = prefix or agency.reference_prefix
     year = when.astimezone(LOCAL_TZ).year
-    key = {"agency": agency.slug, "prefix": agency.reference_prefix, "year": year}
+    key = {"agency": agency.slug, "prefix": prefix, "year": year}
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     session.execute(insert(ReferenceCounter).values(**key, last=0).on_conflict_do_nothing())
     counter = session.scalars(select(ReferenceCounter).filter_by(**key).with_for_update()).one()
     counter.last += 1
     session.flush()
-    return f"{agency.reference_prefix}-{year}-{counter.last:04d}"
+    return f"{prefix}-{year}-{counter.last:04d}"
 
 
-def reference_pattern(agency: Agency) -> re.Pattern:
-    return re.compile(rf"\b{re.escape(agency.reference_prefix)}-(\d{{4}})-(\d{{4,}})\b")
+def reference_pattern(agency: Agency, prefix: str | None = None) -> re.Pattern:
+    return re.compile(rf"\b{re.escape(prefix or agency.reference_prefix)}-(\d{{4}})-(\d{{4,}})\b")
 
 
 def strip_subject(subject: str) -> str:

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from mailbot import attachments as files
 from mailbot import deadlines, filing, reply, rules, sender, workflow
-from mailbot.review import Review, tokens_in
+from mailbot.questions import Questions
+from mailbot.review import Result, Review, find_token, tokens_in
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage, parse
-from mailbot.models import Article, Attachment, InboundMessage, OutboxMessage
+from mailbot.models import Article, Attachment, InboundMessage, OutboxMessage, Question
 from mailbot.db import Database
 from mailbot.notify import Notifier
 from mailbot.vntext import looks_mojibake, repair_legacy
@@ -65,6 +66,7 @@ class Intake:
         self.notifier = notifier
         self.now = now
         self.review = Review(agency, notifier, now)
+        self.questions = Questions(agency, notifier, self._store_files, now)
         notifier.store_files = self._store_files
 
     def process(self, raw: bytes, source: str = "") -> Outcome:
@@ -97,13 +99,16 @@ class Intake:
             reference = None
             if decision.disposition == rules.FILE:
                 reference = self._file(s, inbound, prepared, now)
+            elif decision.disposition == rules.QUESTION:
+                reference = self.questions.file(s, inbound, msg, now).reference
+            elif decision.rule == "question-follow-up":
+                reference = self.questions.follow_up(s, inbound, msg, facts.thread_question_id, now).reference
             elif decision.disposition == rules.FOLLOWUP:
                 reference = self._follow_up(s, inbound, prepared, facts.thread_article_id, now)
             elif decision.disposition == rules.COMMAND:
-                result = self.review.handle(s, inbound, msg, now)
+                result = self._command(s, inbound, msg, now)
                 inbound.reason = f"{decision.rule}: {result.summary}"
-                if inbound.article_id:
-                    reference = s.get(Article, inbound.article_id).reference
+                reference = self._reference_of(s, inbound)
             elif decision.disposition == rules.HOLD:
                 self.notifier.held(s, inbound, msg, now)
             elif decision.rule == "bounce" and facts.bounced_outbox_ids:
@@ -114,13 +119,29 @@ class Intake:
                                                 "rule": decision.rule, "reference": reference})
             return Outcome(inbound.id, decision.disposition, inbound.reason, reference, True)
 
+    def _command(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> Result:
+        row = find_token(s, self.agency, msg)
+        if row is None:
+            log.warning("command with an unknown token", extra={"from": msg.from_addr})
+            return Result(False, "unknown-token: mã lệnh không tồn tại; không có hiệu lực")
+        if row.question_id is not None:
+            return self.questions.handle(s, inbound, msg, row, now)
+        return self.review.handle(s, inbound, msg, row, now)
+
+    @staticmethod
+    def _reference_of(s: Session, inbound: InboundMessage) -> str | None:
+        if inbound.article_id:
+            return s.get(Article, inbound.article_id).reference
+        if inbound.question_id:
+            return s.get(Question, inbound.question_id).reference
+        return None
+
     def _stored(self, s: Session, sha: str) -> Outcome | None:
         row = s.scalar(select(InboundMessage).where(InboundMessage.agency == self.agency.slug,
                                                     InboundMessage.raw_sha256 == sha))
         if row is None:
             return None
-        ref = s.get(Article, row.article_id).reference if row.article_id else None
-        return Outcome(row.id, row.disposition, row.reason, ref, False)
+        return Outcome(row.id, row.disposition, row.reason, self._reference_of(s, row), False)
 
     def _hold_after_error(self, raw: bytes, sha: str, source: str, exc: Exception) -> Outcome:
         with self.db.transaction() as s:
@@ -144,6 +165,7 @@ class Intake:
             duplicate_of = s.scalar(select(InboundMessage.id).where(
                 InboundMessage.agency == agency, InboundMessage.message_id == msg.message_id).limit(1))
         article_id, ours = self._thread(s, msg)
+        question = self._question_thread(s, msg)
         people: tuple[str, ...] = ()
         if article_id is not None:
             article = s.get(Article, article_id)
@@ -158,7 +180,26 @@ class Intake:
             replies_to_our_mail=ours, bounced_outbox_ids=bounced,
             sender_member=self.agency.member_by_email(msg.from_addr),
             sender_is_staff=self.agency.staff_by_email(msg.from_addr) is not None,
-            title_unreadable=prepared.title_unreadable, carries_token=bool(tokens_in(msg, self.agency)))
+            title_unreadable=prepared.title_unreadable, carries_token=bool(tokens_in(msg, self.agency)),
+            thread_question_id=question.id if question else None,
+            thread_question_asker=question.asker_email if question else "")
+
+    def _question_thread(self, s: Session, msg: ParsedMessage) -> Question | None:
+        """The citizen's question a message follows: by its threading headers, else by HD-YYYY-NNNN in the subject."""
+        ids = list(msg.thread_ids)
+        if ids:
+            found = s.scalar(select(OutboxMessage.question_id).where(
+                OutboxMessage.agency == self.agency.slug, OutboxMessage.message_id.in_(ids),
+                OutboxMessage.question_id.is_not(None)).limit(1)) or s.scalar(select(InboundMessage.question_id).where(
+                    InboundMessage.agency == self.agency.slug, InboundMessage.message_id.in_(ids),
+                    InboundMessage.question_id.is_not(None)).limit(1))
+            if found:
+                return s.get(Question, found)
+        m = filing.reference_pattern(self.agency, self.agency.questions.reference_prefix).search(msg.subject)
+        if m:
+            return s.scalar(select(Question).where(Question.agency == self.agency.slug,
+                                                   Question.reference == m.group(0)))
+        return None
 
     def _thread(self, s: Session, msg: ParsedMessage) -> tuple[int | None, bool]:
         """The article a message follows up: by References/In-Reply-To first, by a reference in the subject second."""

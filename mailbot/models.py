@@ -74,6 +74,7 @@ class InboundMessage(Base):
     disposition: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     defects: Mapped[list[Any]] = mapped_column(default=list)
 
 
@@ -104,12 +105,45 @@ class Article(Base):
     attachments: Mapped[list[Attachment]] = relationship(back_populates="article", order_by="Attachment.id")
 
 
+class Question(Base):
+    """A citizen's question (hỏi đáp) or feedback (phản ánh, kiến nghị): its own reference, never an article."""
+
+    __tablename__ = "questions"
+    __table_args__ = (UniqueConstraint("agency", "reference", name="uq_question_reference"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    reference: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))             # question | feedback
+    status: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str] = mapped_column(String(40), default="")  # the answer's review step
+    title: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    # The asker's personal data: shown to the board only; units and the Q&A page get it redacted.
+    asker_name: Mapped[str] = mapped_column(String(300), default="")
+    asker_email: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str | None] = mapped_column(String(998))   # the question's own, to answer under it
+    thread_refs: Mapped[list[Any]] = mapped_column(default=list)
+    unit: Mapped[str] = mapped_column(String(300), default="")
+    answer_text: Mapped[str] = mapped_column(Text, default="")
+    answer_version: Mapped[int] = mapped_column(Integer, default=0)
+    answered_by: Mapped[str] = mapped_column(String(320), default="")
+    extended: Mapped[bool] = mapped_column(default=False)
+    extension_reason: Mapped[str] = mapped_column(Text, default="")
+    due_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    qa_text: Mapped[str] = mapped_column(Text, default="")       # prepared for the site's Q&A section
+    acknowledged: Mapped[bool] = mapped_column(default=False)
+
+
 class Attachment(Base):
     __tablename__ = "attachments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
     inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"))
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     filename: Mapped[str] = mapped_column(String(500))
     declared_type: Mapped[str] = mapped_column(String(200), default="")
     sniffed_type: Mapped[str] = mapped_column(String(200), default="")
@@ -130,10 +164,11 @@ class Event(Base):
     """The audit trail: who did what to an article, when, through which message, and why."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_article", "article_id"),)
+    __table_args__ = (Index("ix_events_article", "article_id"), Index("ix_events_question", "question_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(320))
@@ -158,6 +193,7 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(60))
     message_id: Mapped[str] = mapped_column(String(998))
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     recipients: Mapped[list[Any]] = mapped_column(default=list)
     subject: Mapped[str] = mapped_column(Text)
@@ -196,7 +232,8 @@ class ReviewToken(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
     token: Mapped[str] = mapped_column(String(64))
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(40))   # the article status the token is for
     step: Mapped[str] = mapped_column(String(40), default="")
@@ -216,6 +253,7 @@ class Deadline(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     position: Mapped[str] = mapped_column(String(80))        # "review:edit", "approved", ...
     rule_name: Mapped[str] = mapped_column(String(80))
     rule: Mapped[dict[str, Any]] = mapped_column(default=dict)

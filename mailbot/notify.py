@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot import commands, outbox, workflow
+from mailbot import commands, outbox, questions, redact, workflow
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage
@@ -37,11 +37,11 @@ class Notifier:
     def admins(self) -> list[str]:
         return [self.agency.intake.admin_address] if self.agency.intake.admin_address else self.secretaries()
 
-    def _send(self, s: Session, key: str, kind: str, template: str, to: list[str], context: dict, now: datetime, *,
+    def send(self, s: Session, key: str, kind: str, template: str, to: list[str], context: dict, now: datetime, *,
               article: Article | None = None, inbound: InboundMessage | None = None,
               reply_to_msg: ParsedMessage | None = None, files: tuple[FileToAttach, ...] = (),
               message_id: str | None = None, reply_to: str | None = None,
-              thread: tuple[str | None, tuple[str, ...]] | None = None) -> None:
+              thread: tuple[str | None, tuple[str, ...]] | None = None, question=None) -> None:
         in_reply_to = reply_to_msg.message_id if reply_to_msg else None
         references = reply_to_msg.references if reply_to_msg else ()
         if thread is not None:
@@ -51,7 +51,7 @@ class Notifier:
             auto="auto-replied" if reply_to_msg else "auto-generated", reply_to=reply_to or self.agency.board_address,
             files=files, message_id=message_id)
         outbox.enqueue(s, self.agency, key, kind, mail, now, article_id=article.id if article else None,
-                       inbound_id=inbound.id if inbound else None)
+                       inbound_id=inbound.id if inbound else None, question_id=question.id if question else None)
 
     def _article_context(self, article: Article) -> dict:
         return {
@@ -74,14 +74,14 @@ class Notifier:
 
     def received(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
                  quarantined: list[Attachment], now: datetime) -> None:
-        self._send(s, f"received:{inbound.id}", "article.author.received", "article/author/received",
+        self.send(s, f"received:{inbound.id}", "article.author.received", "article/author/received",
                    [msg.from_addr], {**self._article_context(article), "quarantined": quarantined}, now,
                    article=article, inbound=inbound, reply_to_msg=msg)
 
     def details_missing(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
                         quarantined: list[Attachment], now: datetime) -> None:
         problems = (article.author or {}).get("problems", [])
-        self._send(s, f"details-missing:{inbound.id}", "article.author.details_missing",
+        self.send(s, f"details-missing:{inbound.id}", "article.author.details_missing",
                    "article/author/details_missing", [msg.from_addr],
                    {**self._article_context(article), "quarantined": quarantined, "problems": problems},
                    now, article=article, inbound=inbound, reply_to_msg=msg)
@@ -89,7 +89,7 @@ class Notifier:
     def new_article(self, s: Session, inbound: InboundMessage, article: Article, now: datetime) -> None:
         context = self._article_context(article)
         attach, listed = self._files(context["files"])
-        self._send(s, f"new-article:{article.id}", "article.secretary.new", "article/secretary/new",
+        self.send(s, f"new-article:{article.id}", "article.secretary.new", "article/secretary/new",
                    self.secretaries(), {**context, "preview": _preview(article), "not_attached": listed,
                                         "quarantined": [a for a in article.attachments if a.status != "ok"]},
                    now, article=article, inbound=inbound, files=attach)
@@ -98,23 +98,23 @@ class Notifier:
                            stored: list[Attachment], now: datetime) -> None:
         context = {**self._article_context(article), "added": [a for a in stored if a.status == "ok"],
                    "quarantined": [a for a in stored if a.status != "ok"]}
-        self._send(s, f"follow-up:{inbound.id}", "article.author.follow_up", "article/author/follow_up",
+        self.send(s, f"follow-up:{inbound.id}", "article.author.follow_up", "article/author/follow_up",
                    [msg.from_addr], context, now, article=article, inbound=inbound, reply_to_msg=msg)
         if article.status != workflow.AWAITING_DETAILS:
             attach, listed = self._files(context["added"])
-            self._send(s, f"follow-up-notice:{inbound.id}", "article.secretary.follow_up",
+            self.send(s, f"follow-up-notice:{inbound.id}", "article.secretary.follow_up",
                        "article/secretary/follow_up", self.secretaries(),
                        {**context, "note": _preview_text(msg.text), "not_attached": listed}, now,
                        article=article, inbound=inbound, files=attach)
 
     def quarantine_alert(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article | None,
                          quarantined: list[Attachment], now: datetime) -> None:
-        self._send(s, f"quarantine:{inbound.id}", "attachment.admin.quarantined", "attachment/admin/quarantined",
+        self.send(s, f"quarantine:{inbound.id}", "attachment.admin.quarantined", "attachment/admin/quarantined",
                    self.admins(), {"article": article, "inbound": inbound, "quarantined": quarantined}, now,
                    article=article, inbound=inbound)
 
     def held(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> None:
-        self._send(s, f"held:{inbound.id}", "message.secretary.held", "message/secretary/held", self.secretaries(),
+        self.send(s, f"held:{inbound.id}", "message.secretary.held", "message/secretary/held", self.secretaries(),
                    {"inbound": inbound, "reason": inbound.reason.split(": ", 1)[-1],
                     "preview": _preview_text(msg.text)}, now, inbound=inbound)
 
@@ -145,37 +145,37 @@ class Notifier:
                    "reasons": commands.REJECT_REASONS, "expires_days": self.agency.workflow.token_days,
                    "undo_minutes": self.agency.workflow.undo_minutes}
         attach, listed = self._files(context["current_files"])
-        self._send(s, f"review:{token}", "article.member.review_request", "article/member/review_request", [email],
+        self.send(s, f"review:{token}", "article.member.review_request", "article/member/review_request", [email],
                    {**context, "not_attached": listed}, now, article=article, files=attach,
                    message_id=token_message_id(token, self.agency), reply_to=self._token_reply_to(token))
 
     def nobody_to_ask(self, s, article, now):
-        self._send(s, f"nobody:{article.id}:{article.status}:{article.step}:{article.version}",
+        self.send(s, f"nobody:{article.id}:{article.status}:{article.step}:{article.version}",
                    "article.secretary.nobody_to_ask", "article/secretary/nobody_to_ask", self.secretaries(),
                    self._article_context(article), now, article=article)
 
     def receipt(self, s, inbound, msg, article, done, holders, now, refused=False):
         context = {**self._article_context(article), "done": done, "refused": refused,
                    "next_people": [ROLE_LABELS_VI.get(r, r) + f" ({e})" for e, r in holders]}
-        self._send(s, f"receipt:{inbound.id}", "article.member.receipt", "article/member/receipt", [msg.from_addr],
+        self.send(s, f"receipt:{inbound.id}", "article.member.receipt", "article/member/receipt", [msg.from_addr],
                    context, now, article=article, inbound=inbound, reply_to_msg=msg)
 
     def help(self, s, inbound, msg, article, problem, now):
         context = {**self._article_context(article), "problem": problem, "commands": commands.COMMANDS,
                    "reasons": commands.REJECT_REASONS, "undo_minutes": self.agency.workflow.undo_minutes}
-        self._send(s, f"help:{inbound.id}", "article.member.help", "article/member/help", [msg.from_addr], context,
+        self.send(s, f"help:{inbound.id}", "article.member.help", "article/member/help", [msg.from_addr], context,
                    now, article=article, inbound=inbound, reply_to_msg=msg)
 
     def forgery_alert(self, s, inbound, article, token_row, why, now):
         heads = [m.email for m in self.agency.members_with("head")] or self.admins()
-        self._send(s, f"forgery:{inbound.id}", "article.head.forgery", "article/head/forgery", heads,
+        self.send(s, f"forgery:{inbound.id}", "article.head.forgery", "article/head/forgery", heads,
                    {**self._article_context(article), "inbound": inbound, "why": why, "token_member": token_row.member},
                    now, article=article, inbound=inbound)
 
     def author_decision(self, s, article, decision, detail, now):
         to = list(dict.fromkeys([article.submitter_email, (article.author or {}).get("email") or
                                  article.submitter_email]))
-        self._send(s, f"decision:{article.id}:{decision}:{article.version}:{len(detail)}:{now.isoformat()}",
+        self.send(s, f"decision:{article.id}:{decision}:{article.version}:{len(detail)}:{now.isoformat()}",
                    f"article.author.{decision}", "article/author/decision", to,
                    {**self._article_context(article), "decision": decision, "detail": detail,
                     "publish_at_once": self.agency.workflow.publish_on_approval}, now, article=article,
@@ -195,14 +195,14 @@ class Notifier:
         page = article_page(article.title, body, author_line, article.reference)
         files = (FileToAttach(f"{article.reference}.html", "text/html", page.encode("utf-8")),)
         attach, listed = self._files(images + docs)
-        self._send(s, f"publish:{token}", "article.secretary.publish", "article/secretary/publish", [email],
+        self.send(s, f"publish:{token}", "article.secretary.publish", "article/secretary/publish", [email],
                    {**context, "author_line": author_line, "images": images, "not_attached": listed,
                     "publish_at_once": self.agency.workflow.publish_on_approval}, now, article=article,
                    files=files + attach, message_id=token_message_id(token, self.agency),
                    reply_to=self._token_reply_to(token))
 
     def published_notice(self, s, article, email, token, now):
-        self._send(s, f"published:{token}", "article.head.published", "article/head/published", [email],
+        self.send(s, f"published:{token}", "article.head.published", "article/head/published", [email],
                    self._article_context(article), now, article=article,
                    message_id=token_message_id(token, self.agency), reply_to=self._token_reply_to(token))
 
@@ -211,13 +211,88 @@ class Notifier:
         context = {**self._article_context(article), "threshold": threshold, "deadline": deadline,
                    "due": deadline.due_at.astimezone(TZ), "explanation": deadline.explanation}
         template = "article/author/reminder" if author_wait else "article/member/reminder"
-        self._send(s, f"reminder:{deadline.id}:{threshold}", f"{template.replace('/', '.')}.{threshold}", template,
+        self.send(s, f"reminder:{deadline.id}:{threshold}", f"{template.replace('/', '.')}.{threshold}", template,
                    to, context, now, article=article, thread=_author_thread(s, article) if author_wait else None)
 
     def takedown_to_secretary(self, s, article, reason, now):
-        self._send(s, f"takedown:{article.id}:{now.isoformat()}", "article.secretary.takedown",
+        self.send(s, f"takedown:{article.id}:{now.isoformat()}", "article.secretary.takedown",
                    "article/secretary/takedown", self.secretaries(), {**self._article_context(article),
                                                                       "reason": reason}, now, article=article)
+
+
+    # -- citizens' questions -----------------------------------------------------------------
+
+    def _question_context(self, q, role: str = "") -> dict:
+        board_side = role not in ("focal_point", "unit_head")
+        allowed = questions.allowed_commands(q)
+        return {
+            "q": q, "kind_label": questions.KIND_LABELS_VI[q.kind],
+            "status_label": questions.STATUS_LABELS_VI.get(q.status, q.status),
+            "due": q.due_at.astimezone(TZ), "received": q.received_at.astimezone(TZ),
+            # Units see the question without the asker's contact details; the board sees it whole.
+            "text": q.body_text if board_side else questions.for_unit(q), "board_side": board_side,
+            "role_label": ROLE_LABELS_VI.get(role, role),
+            "commands": [c for c in commands.QUESTION_COMMANDS if c.name in allowed],
+            "units": self.agency.units, "step_label": questions.step_label(self.agency, q),
+        }
+
+    def question_request(self, s, q, email, role, token, now, note=""):
+        """The notice to whoever holds the question now, carrying their token."""
+        template = {questions.NEW: "question/secretary/new", questions.ASSIGNED: "question/unit/request",
+                    questions.ANSWER_REVIEW: "question/member/review_request",
+                    questions.ANSWERED: "question/member/answered"}[q.status]
+        files = ()
+        if q.status in (questions.ANSWER_REVIEW, questions.ANSWERED):
+            files, _ = self._files(questions.Questions.answer_files(s, q))
+        self.send(s, f"q-request:{token}", template.replace("/", "."), template, [email],
+                  {**self._question_context(q, role), "note": note}, now, question=q, files=files,
+                  message_id=token_message_id(token, self.agency), reply_to=self._token_reply_to(token))
+
+    def question_citizen(self, s, q, event, detail, now, inbound=None, reply_to_msg=None, files=()):
+        """To the asker, always in the thread of their question (In-Reply-To their message)."""
+        attach, _ = self._files(list(files))
+        key = f"q-citizen:{q.id}:{event}:{q.answer_version}:{inbound.id if inbound else now.isoformat()}"
+        thread = (q.message_id, tuple(q.thread_refs)) if q.message_id else None
+        self.send(s, key, f"question.citizen.{event}", f"question/citizen/{event}", [q.asker_email],
+                  {**self._question_context(q), "detail": detail}, now, question=q, inbound=inbound,
+                  reply_to_msg=reply_to_msg, thread=None if reply_to_msg else thread, files=attach)
+
+    def question_receipt(self, s, inbound, msg, q, done, holders, now, refused=False, problem=""):
+        role = next((h.role for h in holders if h.email == msg.from_addr), "")
+        context = {**self._question_context(q, role or _role_of(self.agency, msg.from_addr)), "done": done,
+                   "refused": refused, "problem": problem,
+                   "next_people": [ROLE_LABELS_VI.get(h.role, h.role) + f" ({h.email})" for h in holders]}
+        self.send(s, f"q-receipt:{inbound.id}", "question.member.receipt", "question/member/receipt",
+                  [msg.from_addr], context, now, question=q, inbound=inbound, reply_to_msg=msg)
+
+    def question_added(self, s, inbound, q, email, role, added, now):
+        self.send(s, f"q-added:{inbound.id}:{email}", "question.member.added", "question/member/added", [email],
+                  {**self._question_context(q, role), "added": added if role not in ("focal_point", "unit_head")
+                   else redact.redact(added, q.asker_name, keep_name=True)}, now, question=q, inbound=inbound)
+
+    def question_forgery(self, s, inbound, q, token_row, why, now):
+        heads = [m.email for m in self.agency.members_with("head")] or self.admins()
+        self.send(s, f"q-forgery:{inbound.id}", "question.head.forgery", "question/head/forgery", heads,
+                  {**self._question_context(q), "inbound": inbound, "why": why, "token_member": token_row.member},
+                  now, question=q, inbound=inbound)
+
+    def question_qa(self, s, q, now):
+        page = article_page(f"Hỏi đáp: {q.title}", from_text(q.qa_text), "", q.reference)
+        files = (FileToAttach(f"{q.reference}-hoi-dap.html", "text/html", page.encode("utf-8")),)
+        self.send(s, f"q-qa:{q.id}:{now.isoformat()}", "question.secretary.qa", "question/secretary/qa",
+                  self.secretaries(), self._question_context(q), now, question=q, files=files)
+
+    def question_reminder(self, s, q, deadline, threshold, to, now):
+        context = {**self._question_context(q), "threshold": threshold, "explanation": deadline.explanation}
+        self.send(s, f"reminder:{deadline.id}:{threshold}", f"question.member.reminder.{threshold}",
+                  "question/member/reminder", to, context, now, question=q)
+
+
+def _role_of(agency: Agency, email: str) -> str:
+    member = agency.member_by_email(email)
+    if member:
+        return member.role
+    return "unit_head" if any(u.head == email for u in agency.units) else "focal_point"
 
 
 _IMAGES = ("jpg", "png", "gif", "bmp")

@@ -31,7 +31,8 @@ BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), ti
 
 
 def enqueue(session: Session, agency: Agency, key: str, kind: str, msg: EmailMessage, now: datetime, *,
-            article_id: int | None = None, inbound_id: int | None = None) -> OutboxMessage:
+            article_id: int | None = None, inbound_id: int | None = None,
+            question_id: int | None = None) -> OutboxMessage:
     """Store a message to send. A key already stored returns the stored one: nothing is made twice."""
     existing = session.scalar(select(OutboxMessage).where(
         OutboxMessage.agency == agency.slug, OutboxMessage.idempotency_key == key))
@@ -40,7 +41,7 @@ def enqueue(session: Session, agency: Agency, key: str, kind: str, msg: EmailMes
     recipients = [a for _, a in getaddresses(msg.get_all("To", []) + msg.get_all("Cc", [])) if a]
     row = OutboxMessage(
         agency=agency.slug, idempotency_key=key, kind=kind, message_id=str(msg["Message-ID"]).strip("<>"),
-        article_id=article_id, inbound_id=inbound_id, recipients=recipients, subject=str(msg["Subject"]),
+        article_id=article_id, question_id=question_id, inbound_id=inbound_id, recipients=recipients, subject=str(msg["Subject"]),
         raw=msg.as_bytes(), status="pending", attempts=0, next_attempt_at=now, created_at=now)
     session.add(row)
     session.flush()

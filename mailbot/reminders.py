@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from mailbot import questions as q_module
 from mailbot import workflow
 from mailbot.config import Agency
 from mailbot.db import Database
-from mailbot.models import Article, Deadline, ReminderSent
+from mailbot.models import Article, Deadline, Question, ReminderSent
 from mailbot.workcalendar import TZ
 
 log = logging.getLogger("mailbot.reminders")
@@ -49,41 +50,57 @@ def thresholds(agency: Agency, deadline: Deadline, now: datetime) -> list[str]:
     return passed
 
 
-def recipients(agency: Agency, review, article: Article, threshold: str) -> list[str]:
-    if article.status in _AUTHOR_WAITS:
-        return [article.submitter_email]
+def _escalation(agency: Agency, threshold: str) -> list[str] | None:
     if threshold == "escalate-deputy":
         return [m.email for m in agency.members_with("deputy_head")] or [m.email for m in agency.members_with("head")]
     if threshold == "escalate-head":
         return [m.email for m in agency.members_with("head")]
-    return [email for email, _ in review.holders(article)]
+    return None
 
 
-def sweep(db: Database, agency: Agency, notifier, review, now: datetime) -> int:
+def recipients(agency: Agency, review, article: Article, threshold: str) -> list[str]:
+    if article.status in _AUTHOR_WAITS:
+        return [article.submitter_email]
+    escalated = _escalation(agency, threshold)
+    return escalated if escalated is not None else [email for email, _ in review.holders(article)]
+
+
+def question_recipients(agency: Agency, questions, question: Question, threshold: str) -> list[str]:
+    escalated = _escalation(agency, threshold)
+    return escalated if escalated is not None else [h.email for h in questions.holders(question)]
+
+
+def sweep(db: Database, agency: Agency, notifier, review, questions, now: datetime) -> int:
     """Send what is due and not yet in the ledger. Returns how many reminders were queued."""
     if not in_office_hours(agency, now):
         return 0
     queued = 0
     with db.transaction() as s:
-        open_rows = s.scalars(select(Deadline).where(Deadline.agency == agency.slug, Deadline.closed_at.is_(None),
-                                                     Deadline.article_id.is_not(None)).order_by(Deadline.id)).all()
+        open_rows = s.scalars(select(Deadline).where(Deadline.agency == agency.slug, Deadline.closed_at.is_(None))
+                              .order_by(Deadline.id)).all()
         for deadline in open_rows:
             passed = thresholds(agency, deadline, now)
             if not passed:
                 continue
             sent = set(s.scalars(select(ReminderSent.threshold).where(ReminderSent.agency == agency.slug,
                                                                       ReminderSent.deadline_id == deadline.id)))
-            article = s.get(Article, deadline.article_id)
+            article = s.get(Article, deadline.article_id) if deadline.article_id else None
+            question = s.get(Question, deadline.question_id) if deadline.question_id else None
             for threshold in passed:
                 if threshold in sent:
                     continue
-                to = recipients(agency, review, article, threshold)
+                to = recipients(agency, review, article, threshold) if article else \
+                    question_recipients(agency, questions, question, threshold)
                 s.add(ReminderSent(agency=agency.slug, key=f"deadline:{deadline.id}:{threshold}",
                                    deadline_id=deadline.id, threshold=threshold, recipients=to, sent_at=now))
                 if to:
-                    notifier.reminder(s, article, deadline, threshold, to, now)
-                    workflow.note(s, article, f"reminder_{threshold}", actor="mailbot", now=now,
-                                  detail=f"nhắc {', '.join(to)}; hạn {deadline.due_at.astimezone(TZ):%H:%M %d/%m/%Y}")
+                    detail = f"nhắc {', '.join(to)}; hạn {deadline.due_at.astimezone(TZ):%H:%M %d/%m/%Y}"
+                    if article:
+                        notifier.reminder(s, article, deadline, threshold, to, now)
+                        workflow.note(s, article, f"reminder_{threshold}", actor="mailbot", now=now, detail=detail)
+                    else:
+                        notifier.question_reminder(s, question, deadline, threshold, to, now)
+                        q_module.note(s, question, f"reminder_{threshold}", actor="mailbot", now=now, detail=detail)
                 queued += 1
     if queued:
         log.info("reminders queued", extra={"agency": agency.slug, "count": queued})

@@ -1,8 +1,8 @@
 """Outgoing mail built from Jinja2 templates: a plain-text part always, an HTML part beside it.
 
 A mail named `article/author/received` is three files under templates/: `.subject.j2`,
-`.txt.j2` and `.html.j2` (the HTML one optional). The name says what it is about, who
-reads it, and the event.
+`.txt.j2` and `.html.j2` (the HTML one optional: without it the text is set in the shared HTML
+frame). The name says what it is about, who reads it, and the event.
 """
 
 from __future__ import annotations
@@ -77,8 +77,11 @@ class Renderer:
             msg["Reply-To"] = reply_to
         msg.set_content(text, subtype="plain", charset="utf-8")
         if self.has(f"{name}.html.j2"):
-            msg.add_alternative(self.env.get_template(f"{name}.html.j2").render(ctx), subtype="html",
-                                charset="utf-8")
+            html = self.env.get_template(f"{name}.html.j2").render(ctx)
+        else:  # the plain text in the shared frame: every mail has an HTML part that reads the same
+            body = text.split("\n-- \n")[0].rstrip()
+            html = self.env.get_template("_plain.html.j2").render({**ctx, "subject": subject, "text": body})
+        msg.add_alternative(html, subtype="html", charset="utf-8")
         for f in files:
             maintype, _, subtype = f.content_type.partition("/")
             msg.add_attachment(f.data, maintype=maintype or "application", subtype=subtype or "octet-stream",

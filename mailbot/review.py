@@ -77,6 +77,39 @@ def authentication_ok(msg: ParsedMessage, trusted_id: str) -> tuple[bool, str]:
     return True, f"no Authentication-Results from {trusted_id}"
 
 
+def holds_role(agency: Agency, email: str, role: str) -> bool:
+    """Whether `email` still holds `role` in the configuration (a unit's head or focal point, or a board role)."""
+    email = email.lower()
+    if role == "unit_head":
+        return any(u.head == email for u in agency.units)
+    if role == "focal_point":
+        return any(email in u.focal_points for u in agency.units)
+    member = agency.member_by_email(email)
+    return member is not None and member.role == role
+
+
+def find_token(s: Session, agency: Agency, msg: ParsedMessage) -> ReviewToken | None:
+    """The stored token a reply carries back, if any."""
+    for token in tokens_in(msg, agency):
+        row = s.scalar(select(ReviewToken).where(ReviewToken.agency == agency.slug, ReviewToken.token == token))
+        if row is not None:
+            return row
+    return None
+
+
+def sender_refusal(agency: Agency, row: ReviewToken, msg: ParsedMessage) -> tuple[str, str] | None:
+    """Why a reply carrying `row` does not count as its member's, or None: (code, reason in Vietnamese)."""
+    sender = msg.from_addr
+    if sender != row.member.lower():
+        return "forged-sender", f"thư mang mã gửi cho {row.member} nhưng từ {sender} (From khác người nhận thông báo)"
+    if not holds_role(agency, sender, row.role):
+        return "not-member", "người gửi không (còn) giữ vai trò cho bước này"
+    ok, why = authentication_ok(msg, agency.workflow.trusted_authserv_id)
+    if not ok:
+        return "unauthenticated", why
+    return None
+
+
 class Review:
     def __init__(self, agency: Agency, notifier, now):
         self.agency = agency
@@ -124,13 +157,6 @@ class Review:
             return people
         return []
 
-    def _holds(self, email: str, role: str) -> bool:
-        """Whether `email` still holds `role` in the configuration (a unit head, or a board role)."""
-        if role == "unit_head":
-            return any(u.head == email.lower() for u in self.agency.units)
-        member = self.agency.member_by_email(email)
-        return member is not None and member.role == role
-
     # -- asking ------------------------------------------------------------------------------
 
     def issue(self, s: Session, article: Article, member: str, role: str, now: datetime) -> str:
@@ -173,36 +199,20 @@ class Review:
 
     # -- a reply with a token ----------------------------------------------------------------
 
-    def handle(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> Result:
-        tokens = tokens_in(msg, self.agency)
-        row = None
-        for token in tokens:
-            row = s.scalar(select(ReviewToken).where(ReviewToken.agency == self.agency.slug,
-                                                     ReviewToken.token == token))
-            if row is not None:
-                break
-        if row is None:
-            log.warning("command with an unknown token", extra={"from": msg.from_addr})
-            return Result(False, "unknown-token: mã lệnh không tồn tại; không có hiệu lực")
+    def handle(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, row: ReviewToken,
+               now: datetime) -> Result:
         # Lock the article: of two decisions on one step, the first to get here wins.
         article = s.scalars(select(Article).where(Article.id == row.article_id).with_for_update()).one()
         inbound.article_id = article.id
         sender = msg.from_addr
-
-        if sender != row.member.lower():
-            workflow.note(s, article, "forgery", actor=sender, now=now, inbound_id=inbound.id,
-                          detail=f"thư mang mã gửi cho {row.member} nhưng từ {sender}")
-            self.notifier.forgery_alert(s, inbound, article, row, "From khác người nhận thông báo", now)
-            return Result(False, f"forged-sender: mã của {row.member}, thư từ {sender}; không có hiệu lực")
-        if not self._holds(sender, row.role):
-            workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id,
-                          detail="người gửi không còn là thành viên có quyền")
-            return Result(False, "not-member: người gửi không (còn) giữ vai trò cho bước này")
-        ok, why = authentication_ok(msg, self.wf.trusted_authserv_id)
-        if not ok:
-            workflow.note(s, article, "forgery", actor=sender, now=now, inbound_id=inbound.id, detail=why)
-            self.notifier.forgery_alert(s, inbound, article, row, why, now)
-            return Result(False, f"unauthenticated: {why}; không có hiệu lực")
+        refusal = sender_refusal(self.agency, row, msg)
+        if refusal:
+            code, why = refusal
+            workflow.note(s, article, "refused" if code == "not-member" else "forgery", actor=sender, now=now,
+                          inbound_id=inbound.id, detail=why)
+            if code != "not-member":
+                self.notifier.forgery_alert(s, inbound, article, row, why, now)
+            return Result(False, f"{code}: {why}; không có hiệu lực")
 
         found = commands.find(msg.text)
         if found.command is None:

@@ -15,6 +15,7 @@ from mailbot.message import ParsedMessage
 from mailbot.vntext import fold
 
 FILE, FOLLOWUP, HOLD, IGNORE, DUPLICATE, COMMAND = "filed", "followup", "held", "ignored", "duplicate", "command"
+QUESTION = "question"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Facts:
     title_unreadable: bool = False
     raw_size: int = 0
     carries_token: bool = False              # it answers one of our review notifications
+    thread_question_id: int | None = None    # the citizen's question this message follows up, if any
+    thread_question_asker: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,11 @@ def _no_sender(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | N
 
 
 def _thread(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.thread_question_id is not None:
+        if msg.from_addr == facts.thread_question_asker:
+            return Decision(FOLLOWUP, "question-follow-up", "người hỏi viết thêm trong luồng câu hỏi đã gửi")
+        return Decision(HOLD, "question-thread-stranger",
+                        "thư trong luồng một câu hỏi của người dân nhưng không phải từ người hỏi; cần Thư ký xem")
     if facts.thread_article_id is not None:
         if msg.from_addr in facts.thread_article_people:
             return Decision(FOLLOWUP, "follow-up", "thư bổ sung cho bài đã nhận")
@@ -140,11 +148,14 @@ def _thread(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None
 
 
 def _citizen(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    qa = agency.questions.address
+    if qa and qa in (a.lower() for a in (*msg.to, *msg.cc)) and not facts.sender_member:
+        return Decision(QUESTION, "citizen-question", f"gửi tới địa chỉ hỏi đáp {qa}")
     if facts.sender_member or facts.sender_is_staff or agency.is_accepted_domain(msg.from_addr):
         return None
     if _QUESTION_WORDS.search(fold(f"{msg.subject}\n{msg.text[:3000]}")):
-        return Decision(HOLD, "citizen-question",
-                        "có vẻ là câu hỏi hoặc phản ánh của người dân, không phải tin bài; cần Thư ký xem")
+        return Decision(QUESTION, "citizen-question",
+                        "người gửi không phải cán bộ của cơ quan, nội dung là câu hỏi hoặc phản ánh, kiến nghị")
     return None
 
 
