@@ -17,6 +17,7 @@ from sqlalchemy import select
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailbot import deadlines, outbox, reminders
+from mailbot import periodic as periodic_mail
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency, Settings
 from mailbot.db import Database
@@ -80,11 +81,14 @@ class Worker:
         report.failed += failed
         return report
 
-    def send_due(self) -> tuple[int, int]:
-        """Queue the reminders due now (office hours only), then deliver what the outbox holds."""
+    def send_due(self, periodic: bool = False) -> tuple[int, int]:
+        """Queue the reminders due now (office hours only), with `periodic` also the digests, reports and quota
+        mail that came due; then deliver what the outbox holds."""
         with self._sending:
             reminders.sweep(self.db, self.agency, self.intake.notifier, self.intake.review, self.intake.questions,
                             self.now())
+            if periodic:
+                periodic_mail.sweep(self.db, self.agency, self.intake.notifier, self.now())
             return outbox.deliver(self.db, self.agency, self.transport, self.now())
 
     def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,
@@ -105,8 +109,9 @@ class Worker:
         raise ConnectionError(f"{self.agency.slug}: mail server unreachable after {attempts} attempts")
 
     def run_forever(self, stop: threading.Event, wait: float = 60) -> None:
-        # APScheduler runs the periodic sweep between mail; the deadlines and the reminder ledger are
-        # our own tables, so a sweep missed while the daemon was down is simply done at the next one.
+        # APScheduler runs the periodic sweep between mail (reminders, digests, reports, quota mail); the
+        # deadlines and the ledger are our own tables, so a sweep missed while the daemon was down is
+        # simply done at the next one.
         scheduler = BackgroundScheduler(timezone="Asia/Ho_Chi_Minh")
         scheduler.add_job(self._sweep_and_send, "interval", minutes=self.agency.reminders.sweep_minutes,
                           coalesce=True, max_instances=1, misfire_grace_time=None)
@@ -118,7 +123,7 @@ class Worker:
 
     def _sweep_and_send(self) -> None:
         try:
-            self.send_due()
+            self.send_due(periodic=True)
         except Exception:  # noqa: BLE001 - logged; the next sweep tries again
             log.exception("reminder sweep failed", extra={"agency": self.agency.slug})
 

@@ -10,7 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
-from mailbot import config, views
+from mailbot import config, outbox, report_files, views
+from mailbot import periodic as periodic_mail
+from mailbot import stats as stats_module
 from mailbot.app import App
 from mailbot.logs import setup_logging
 from mailbot.sources import BacklogDecisionNeeded
@@ -106,6 +108,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     with app.db.transaction() as s:
         if args.held or args.messages:
             rows = views.inbound_rows(s, "held" if args.held else None, args.agency)
+        elif args.questions:
+            rows = views.question_rows(s, args.agency)
         else:
             rows = views.article_rows(s, args.agency)
     app.close()
@@ -115,7 +119,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("(nothing)")
     for r in rows:
-        if "reference" in r:
+        if "kind" in r:
+            print(f"{r['reference']}  {r['status']:<14} {r['kind']:<9} {r['title'][:60]}  [{r['unit'] or '-'}] "
+                  f"hạn {r['due_at'][:10]}{' (gia hạn)' if r['extended'] else ''}")
+        elif "reference" in r:
             missing = f"  thiếu: {', '.join(r['missing'])}" if r["missing"] else ""
             print(f"{r['reference']}  {r['status']:<17} {r['category']:<10} {r['title'][:60]}  "
                   f"[{r['author'] or r['submitter']}]{missing}")
@@ -130,16 +137,51 @@ def cmd_show(args: argparse.Namespace) -> int:
     app = App(settings)
     app.migrate()
     with app.db.transaction() as s:
-        detail = views.article_detail(s, args.reference, args.agency)
+        detail = views.article_detail(s, args.reference, args.agency) or \
+            views.question_detail(s, args.reference, args.agency)
     app.close()
     if detail is None:
-        print(f"mailbot: no article {args.reference}", file=sys.stderr)
+        print(f"mailbot: no article or question {args.reference}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(detail, ensure_ascii=False, indent=2))
         return 0
-    print(format_detail(detail))
+    print(format_question(detail) if "kind" in detail else format_detail(detail))
     return 0
+
+
+def format_question(d: dict) -> str:
+    lines = [f"{d['reference']}  {d['title']}",
+             f"  {d['kind']}: {d['status']}{':' + d['step'] if d['step'] else ''} ({d['status_label']})",
+             f"  asker:     {d['asker']['name']} <{d['asker']['email']}>",
+             f"  unit:      {d['unit'] or '-'}",
+             f"  received:  {d['received_at']}; due {d['due_at']}"
+             f"{'; extended: ' + d['extension_reason'] if d['extended'] else ''}"
+             f"{'; answered ' + d['answered_at'] if d['answered_at'] else ''}"]
+    lines += ["  question:"] + [f"    {x}" for x in d["body_text"].split("\n")]
+    if d["answer_text"]:
+        lines += [f"  answer (v{d['answer_version']}):"] + [f"    {x}" for x in d["answer_text"].split("\n")]
+    lines += _common_sections(d)
+    return "\n".join(lines)
+
+
+def _common_sections(d: dict) -> list[str]:
+    lines = ["  messages in:"]
+    lines += [f"    #{m['id']} {m['received_at']} {m['from']}: {m['subject']} -> {m['disposition']}"
+              for m in d["messages_in"]]
+    lines.append("  messages out:")
+    lines += [f"    #{m['id']} {m['kind']} to {', '.join(m['to'])}: {m['status']}"
+              f"{' (' + m['last_error'] + ')' if m['last_error'] else ''}" for m in d["messages_out"]]
+    lines.append("  deadlines:")
+    for dl in d["deadlines"]:
+        state = f"closed {dl['closed']} ({dl['outcome']})" if dl["closed"] else "open"
+        lines.append(f"    {dl['position']}: due {dl['due']} [{state}]")
+        lines.extend(f"      {line}" for line in dl["explanation"].split("\n"))
+    lines.append("  history:")
+    for e in d["history"]:
+        change = f" {e['from'] or '-'} -> {e['to']}" if e["from"] != e["to"] else ""
+        lines.append(f"    {e['at']} {e['event']}{change} by {e['actor']}{': ' + e['detail'] if e['detail'] else ''}")
+    return lines
 
 
 def format_detail(d: dict) -> str:
@@ -166,22 +208,7 @@ def format_detail(d: dict) -> str:
                          f"{f['status']}{': ' + f['reason'] if f['reason'] else ''}")
         else:
             lines.append("    (none)")
-    lines.append("  messages in:")
-    for m in d["messages_in"]:
-        lines.append(f"    #{m['id']} {m['received_at']} {m['from']}: {m['subject']} -> {m['disposition']}")
-    lines.append("  messages out:")
-    for m in d["messages_out"]:
-        lines.append(f"    #{m['id']} {m['kind']} to {', '.join(m['to'])}: {m['status']}"
-                     f"{' (' + m['last_error'] + ')' if m['last_error'] else ''}")
-    lines.append("  deadlines:")
-    for dl in d["deadlines"]:
-        state = f"closed {dl['closed']} ({dl['outcome']})" if dl["closed"] else "open"
-        lines.append(f"    {dl['position']}: due {dl['due']} [{state}]")
-        lines.extend(f"      {line}" for line in dl["explanation"].split("\n"))
-    lines.append("  history:")
-    for e in d["history"]:
-        change = f" {e['from'] or '-'} -> {e['to']}" if e["from"] != e["to"] else ""
-        lines.append(f"    {e['at']} {e['event']}{change} by {e['actor']}{': ' + e['detail'] if e['detail'] else ''}")
+    lines += _common_sections(d)
     return "\n".join(lines)
 
 
@@ -213,6 +240,94 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _agency(settings: config.Settings, slug: str | None) -> config.Agency:
+    if slug:
+        return settings.agency(slug)
+    if len(settings.agencies) > 1:
+        raise SystemExit(f"mailbot: several agencies are configured; name one with --agency "
+                         f"({', '.join(a.slug for a in settings.agencies)})")
+    return settings.agencies[0]
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Reminders, digests, reports and quota mail that are due, once; for hosts that run mailbot from cron."""
+    settings = _load(args)
+    app = App(settings)
+    app.migrate()
+    try:
+        for agency in settings.agencies:
+            if args.agency and agency.slug != args.agency:
+                continue
+            worker = app.worker(agency)  # the mailbox is not touched: its source connects only to fetch
+            sent, failed = worker.send_due(periodic=True)
+            print(f"{agency.slug}: sent {sent}, failed {failed}")
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    agency = _agency(settings, args.agency)
+    app = App(settings)
+    app.migrate()
+    try:
+        now = app.now()
+        with app.db.transaction() as s:
+            stats = periodic_mail.weekly_stats(s, agency, periodic_mail.digest_due(agency, now))
+            to = periodic_mail.board_members(agency)
+            if args.send:
+                app.intake_for(agency).notifier.digest(s, f"digest-manual:{now.isoformat()}", stats, to, now)
+            else:
+                mail = app.renderer.compose("digest/board/weekly", agency, to, app.intake_for(agency).notifier
+                                            ._period_context(stats), now=now)
+                print(f"To: {', '.join(to)}\nSubject: {mail['Subject']}\n")
+                print(mail.get_body(("plain",)).get_content())
+        if args.send:
+            sent, failed = outbox.deliver(app.db, agency, outbox.transport_for(agency.outgoing), now)
+            print(f"{agency.slug}: digest queued for {len(to)} board members; sent {sent}, failed {failed}")
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    agency = _agency(settings, args.agency)
+    try:
+        year, month = (int(x) for x in args.month.split("-"))
+        stats_module.Period.month(year, month)
+    except ValueError:
+        raise SystemExit(f"mailbot: --month takes YYYY-MM, not {args.month!r}") from None
+    app = App(settings)
+    app.migrate()
+    try:
+        now = app.now()
+        with app.db.transaction() as s:
+            if args.send:
+                to = periodic_mail.leadership(agency)
+                stats = periodic_mail.send_report(s, agency, app.intake_for(agency).notifier, year, month, to, now,
+                                                  f"report-manual:{year}-{month:02d}:{now.isoformat()}")
+            else:
+                stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
+        out = Path(args.out or f"bao-cao-{year}-{month:02d}.xlsx")
+        out.write_bytes(report_files.workbook(stats, agency))
+        print(f"{agency.slug}: {stats.period.label}: received {stats.received}, approved {stats.approved}, "
+              f"published {stats.published}, rejected {stats.rejected}; questions received "
+              f"{stats.questions.get('received', 0)}, answered {stats.questions.get('answered', 0)} "
+              f"({stats.questions.get('answered_on_time', 0)} on time)")
+        for t in stats.units:
+            print(f"  {t.name}: news {t.news}, articles {t.articles}, other {t.other}, photos {t.photos}, "
+                  f"received {t.received}" + (f", quota {t.quota}" if t.quota else ""))
+        print(f"workbook: {out}")
+        if args.send:
+            sent, failed = outbox.deliver(app.db, agency, outbox.transport_for(agency.outgoing), now)
+            print(f"sent {sent}, failed {failed}")
+    finally:
+        app.close()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from mailbot import demo
     return demo.run(Path(args.dir))
@@ -237,10 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--held", action="store_true", help="messages held for the secretary")
     p.add_argument("--messages", action="store_true", help="every incoming message and what became of it")
+    p.add_argument("--questions", action="store_true", help="citizens' questions and feedback")
     p.add_argument("--agency")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("show", help="one article: sender, files, messages in and out, history")
+    p = sub.add_parser("show", help="one article or question: people, files, messages in and out, deadlines, history")
     p.add_argument("reference")
     p.add_argument("--json", action="store_true")
     p.add_argument("--agency")
@@ -252,6 +368,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("health", help="exit 0 while the daemon's heartbeat is fresh and the database answers")
     p.add_argument("--max-age", type=float, default=300, help="oldest acceptable heartbeat (seconds)")
     p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("sweep", help="send the reminders, digests, reports and quota mail that are due (for cron)")
+    p.add_argument("--agency")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("digest", help="the weekly digest to the board: --preview prints it, --send mails it now")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--preview", action="store_true")
+    mode.add_argument("--send", action="store_true")
+    p.add_argument("--agency")
+    p.set_defaults(func=cmd_digest)
+
+    p = sub.add_parser("report", help="reports: `report monthly --month 2026-11 [--out file.xlsx] [--send]`")
+    p.add_argument("kind", choices=("monthly",))
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--out", help="where to write the workbook (default bao-cao-YYYY-MM.xlsx)")
+    p.add_argument("--send", action="store_true", help="also mail it to the leadership now")
+    p.add_argument("--agency")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="file sample Vietnamese submissions with the embedded default and show it")
     p.add_argument("--dir", default="storage/demo", help="where the demo keeps its mailbox, outbox and database")

@@ -156,6 +156,35 @@ class QuestionSettings:
 
 
 @dataclass(frozen=True)
+class PeriodicReport:
+    """A report units owe every period ("monthly_report": first 7 days of the next month)."""
+
+    name: str
+    label: str
+    rule: str        # a first_days_of_next rule in [agency.deadlines]
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """Digests, reports and quota mail: when they go and what they count."""
+
+    digest_weekday: int = 0                  # Monday
+    digest_time: time = time(7, 30)
+    report_time: time = time(7, 30)          # on the first working day of the month
+    report_recipients: tuple[str, ...] = ()  # besides the head, deputy head and director
+    quota_basis: str = "received"            # count what units sent, or what was "published"
+    unit_quota: int = 0                      # items a unit owes each month, unless the unit says otherwise
+    staff_quota: dict[str, int] = field(default_factory=dict)   # per staff member: {"news": 1, "article": 1}
+    nudge_day: int = 15                      # mid-month nudge to those behind
+    summary_time: time = time(14, 0)         # month-end summary on the last working day
+    periodic_reports: tuple[PeriodicReport, ...] = ()
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+QUOTA_BASES = ("received", "published")
+
+
+@dataclass(frozen=True)
 class Agency:
     slug: str
     name: str
@@ -175,6 +204,7 @@ class Agency:
     calendar: WorkCalendar = WorkCalendar()
     reminders: ReminderSettings = ReminderSettings()
     questions: QuestionSettings = QuestionSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     # Deadline rules by name ({working_days = 15}, {office_hours = 12} ...), checked against the calendar.
     deadlines: dict[str, Any] = field(default_factory=dict)
 
@@ -479,6 +509,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
     calendar = _read_calendar(r.get(raw, "calendar", path, dict, {}), f"{path}.calendar", r)
     deadlines = r.get(raw, "deadlines", path, dict, {})
     questions = _read_questions(r.get(raw, "questions", path, dict, {}), f"{path}.questions", r, deadlines)
+    schedule = _read_schedule(raw, path, r, deadlines)
     rules = {**deadlines, **{f"workflow.steps.{st.name}.deadline": st.deadline for st in workflow.steps if st.deadline}}
     for rule_name, rule in rules.items():
         try:
@@ -496,6 +527,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         message_id_domain=mid_domain, members=tuple(members), units=tuple(units), staff=tuple(staff),
         accepted_domains=domains, categories=tuple(categories), intake=intake,
         calendar=calendar, deadlines=deadlines, workflow=workflow, reminders=reminders, questions=questions,
+        schedule=schedule,
     )
 
 
@@ -529,6 +561,58 @@ def _read_calendar(raw: dict, path: str, r: _Reader) -> WorkCalendar:
                 r.problem(f"{path}.{name}", f"{day!r} is not a date like \"2026-12-31\"")
     return WorkCalendar(office_hours=tuple(sorted(hours)) or WorkCalendar.office_hours,
                         days_off=days["days_off"], working_days=days["working_days"])
+
+
+def _read_schedule(raw: dict, path: str, r: _Reader, deadlines: dict) -> ScheduleSettings:
+    """[agency.digest], [agency.report], [agency.quotas] and [[agency.periodic_reports]]."""
+    d = ScheduleSettings()
+
+    def clock(table: dict, key: str, tpath: str, default: time) -> time:
+        value = r.get(table, key, tpath, str, None)
+        if value is None:
+            return default
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            r.problem(f"{tpath}.{key}", f"{value!r} is not a time like \"07:30\"")
+            return default
+
+    digest, dpath = r.get(raw, "digest", path, dict, {}), f"{path}.digest"
+    weekday = r.get(digest, "weekday", dpath, str, WEEKDAYS[d.digest_weekday]).lower()
+    if weekday not in WEEKDAYS:
+        r.problem(f"{dpath}.weekday", f"must be one of {', '.join(WEEKDAYS)}")
+        weekday = "monday"
+    report, rpath = r.get(raw, "report", path, dict, {}), f"{path}.report"
+    recipients = r.get(report, "recipients", rpath, list, [])
+    for x in recipients:
+        if not isinstance(x, str) or not _EMAIL_RE.match(x):
+            r.problem(f"{rpath}.recipients", f"{x!r} is not an email address")
+    quotas, qpath = r.get(raw, "quotas", path, dict, {}), f"{path}.quotas"
+    basis = r.get(quotas, "basis", qpath, str, d.quota_basis)
+    if basis not in QUOTA_BASES:
+        r.problem(f"{qpath}.basis", f"must be one of {', '.join(QUOTA_BASES)}")
+    staff_quota = r.get(quotas, "staff_monthly", qpath, dict, {})
+    for category, n in staff_quota.items():
+        if category not in CATEGORIES or not isinstance(n, int) or n < 0:
+            r.problem(f"{qpath}.staff_monthly.{category}", f"needs a category ({', '.join(CATEGORIES)}) and a count")
+    nudge_day = r.get(quotas, "nudge_day", qpath, int, d.nudge_day)
+    if not 1 <= nudge_day <= 28:
+        r.problem(f"{qpath}.nudge_day", "must be a day from 1 to 28")
+    reports = []
+    for item, ipath in r.tables(raw, "periodic_reports", path, "name, label, rule"):
+        rule_name = r.get(item, "rule", ipath, str, "", required=True)
+        rule = deadlines.get(rule_name)
+        if rule_name and not (isinstance(rule, dict) and "first_days_of_next" in rule):
+            r.problem(f"{ipath}.rule", f"{rule_name!r} must name a first_days_of_next rule in [agency.deadlines]")
+        reports.append(PeriodicReport(r.get(item, "name", ipath, str, rule_name), r.get(item, "label", ipath, str,
+                                                                                         rule_name), rule_name))
+    return ScheduleSettings(
+        digest_weekday=WEEKDAYS.index(weekday), digest_time=clock(digest, "time", dpath, d.digest_time),
+        report_time=clock(report, "time", rpath, d.report_time),
+        report_recipients=tuple(x.lower() for x in recipients if isinstance(x, str)),
+        quota_basis=basis, unit_quota=r.get(quotas, "unit_monthly", qpath, int, d.unit_quota),
+        staff_quota={k: v for k, v in staff_quota.items() if isinstance(v, int)}, nudge_day=nudge_day,
+        summary_time=clock(quotas, "summary_time", qpath, d.summary_time), periodic_reports=tuple(reports))
 
 
 def _read_questions(raw: dict, path: str, r: _Reader, deadlines: dict) -> QuestionSettings:

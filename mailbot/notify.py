@@ -8,12 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot import commands, outbox, questions, redact, workflow
+from mailbot import stats as stats_module
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage
 from mailbot.models import Article, Attachment, InboundMessage
 from mailbot.render import FileToAttach, Renderer
 from mailbot.publish import article_page, docx_html, from_text, odt_html
+from mailbot.report_files import contributed
 from mailbot.review import token_message_id
 from mailbot.sender import FIELD_LABELS_VI
 from mailbot.workcalendar import TZ
@@ -41,7 +43,8 @@ class Notifier:
               article: Article | None = None, inbound: InboundMessage | None = None,
               reply_to_msg: ParsedMessage | None = None, files: tuple[FileToAttach, ...] = (),
               message_id: str | None = None, reply_to: str | None = None,
-              thread: tuple[str | None, tuple[str, ...]] | None = None, question=None) -> None:
+              thread: tuple[str | None, tuple[str, ...]] | None = None, question=None,
+              inline: dict[str, FileToAttach] | None = None) -> None:
         in_reply_to = reply_to_msg.message_id if reply_to_msg else None
         references = reply_to_msg.references if reply_to_msg else ()
         if thread is not None:
@@ -49,7 +52,7 @@ class Notifier:
         mail = self.renderer.compose(
             template, self.agency, to, context, now=now, in_reply_to=in_reply_to, references=references,
             auto="auto-replied" if reply_to_msg else "auto-generated", reply_to=reply_to or self.agency.board_address,
-            files=files, message_id=message_id)
+            files=files, message_id=message_id, inline=inline)
         outbox.enqueue(s, self.agency, key, kind, mail, now, article_id=article.id if article else None,
                        inbound_id=inbound.id if inbound else None, question_id=question.id if question else None)
 
@@ -286,6 +289,38 @@ class Notifier:
         context = {**self._question_context(q), "threshold": threshold, "explanation": deadline.explanation}
         self.send(s, f"reminder:{deadline.id}:{threshold}", f"question.member.reminder.{threshold}",
                   "question/member/reminder", to, context, now, question=q)
+
+
+    # -- digests, reports, quotas ------------------------------------------------------------
+
+    def _period_context(self, stats) -> dict:
+        return {"stats": stats, "rate": stats_module.rate, "basis": self.agency.schedule.quota_basis,
+                "contributed": lambda t: contributed(self.agency, t), "tz": TZ}
+
+    def digest(self, s, key, stats, to, now):
+        self.send(s, key, "digest.board.weekly", "digest/board/weekly", to, self._period_context(stats), now)
+
+    def monthly_report(self, s, key, stats, to, now, xlsx: bytes, png: bytes, filename: str):
+        chart = FileToAttach("bieu-do-chi-tieu.png", "image/png", png)
+        workbook = FileToAttach(filename, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", xlsx)
+        self.send(s, key, "report.leaders.monthly", "report/leaders/monthly", to, self._period_context(stats), now,
+                  files=(workbook,), inline={"chart": chart})
+
+    def quota_nudge(self, s, key, stats, tally, staff, to, now):
+        context = {**self._period_context(stats), "tally": tally, "staff": staff,
+                   "labels": {c.name: c.label for c in self.agency.categories}}
+        template = "quota/unit/nudge" if tally is not None else "quota/staff/nudge"
+        self.send(s, key, template.replace("/", "."), template, to, context, now)
+
+    def quota_summary(self, s, key, stats, tally, to, now):
+        authors = [a for a in stats.authors if a.unit == tally.name]
+        self.send(s, key, "quota.unit_head.summary", "quota/unit_head/summary", to,
+                  {**self._period_context(stats), "tally": tally, "authors": authors}, now)
+
+    def report_reminder(self, s, key, report, label, due, threshold, unit, to, now):
+        self.send(s, key, f"report.unit.reminder.{threshold}", "report/unit/reminder", to,
+                  {"report": report, "label": label, "due": due.astimezone(TZ), "threshold": threshold, "unit": unit},
+                  now)
 
 
 def _role_of(agency: Agency, email: str) -> str:

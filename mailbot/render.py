@@ -55,7 +55,7 @@ class Renderer:
     def compose(self, name: str, agency: Agency, to: list[str], context: dict, *, now: datetime,
                 in_reply_to: str | None = None, references: tuple[str, ...] = (), auto: str = "auto-generated",
                 reply_to: str | None = None, files: tuple[FileToAttach, ...] = (),
-                message_id: str | None = None) -> EmailMessage:
+                message_id: str | None = None, inline: dict[str, FileToAttach] | None = None) -> EmailMessage:
         ctx = {"agency": agency, **context}
         subject = collapse_space(self.env.get_template(f"{name}.subject.j2").render(ctx))
         text = self.env.get_template(f"{name}.txt.j2").render(ctx)
@@ -82,6 +82,11 @@ class Renderer:
             body = text.split("\n-- \n")[0].rstrip()
             html = self.env.get_template("_plain.html.j2").render({**ctx, "subject": subject, "text": body})
         msg.add_alternative(html, subtype="html", charset="utf-8")
+        html_part = msg.get_body(("html",))
+        for cid, f in (inline or {}).items():  # images the HTML shows as <img src="cid:...">
+            maintype, _, subtype = f.content_type.partition("/")
+            html_part.add_related(f.data, maintype=maintype, subtype=subtype, cid=f"<{cid}>", filename=f.filename,
+                                  disposition="inline")
         for f in files:
             maintype, _, subtype = f.content_type.partition("/")
             msg.add_attachment(f.data, maintype=maintype or "application", subtype=subtype or "octet-stream",

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, OutboxMessage
+from mailbot import questions
+from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, OutboxMessage, Question
 from mailbot.workflow import STATUS_LABELS_VI
 
 
@@ -82,4 +83,48 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
             "at": _iso(e.at), "actor": e.actor, "event": e.kind, "from": e.from_status, "to": e.to_status,
             "detail": e.detail, "message": e.inbound_id,
         } for e in events],
+    }
+
+
+def question_rows(s: Session, agency: str | None = None) -> list[dict]:
+    q = select(Question).order_by(Question.id)
+    if agency:
+        q = q.where(Question.agency == agency)
+    return [{
+        "agency": x.agency, "reference": x.reference, "kind": x.kind, "status": x.status, "title": x.title,
+        "unit": x.unit, "asker": x.asker_email, "received_at": _iso(x.received_at), "due_at": _iso(x.due_at),
+        "extended": x.extended,
+    } for x in s.scalars(q)]
+
+
+def question_detail(s: Session, reference: str, agency: str | None = None) -> dict | None:
+    q = select(Question).where(Question.reference == reference)
+    if agency:
+        q = q.where(Question.agency == agency)
+    x = s.scalars(q).first()
+    if x is None:
+        return None
+    inbound = s.scalars(select(InboundMessage).where(InboundMessage.question_id == x.id).order_by(InboundMessage.id))
+    out = s.scalars(select(OutboxMessage).where(OutboxMessage.question_id == x.id).order_by(OutboxMessage.id))
+    events = s.scalars(select(Event).where(Event.question_id == x.id).order_by(Event.id))
+    limits = s.scalars(select(Deadline).where(Deadline.question_id == x.id).order_by(Deadline.id))
+    files = s.scalars(select(Attachment).where(Attachment.question_id == x.id).order_by(Attachment.id))
+    return {
+        "agency": x.agency, "reference": x.reference, "kind": x.kind, "status": x.status,
+        "status_label": questions.STATUS_LABELS_VI.get(x.status, x.status), "step": x.step, "title": x.title,
+        "asker": {"name": x.asker_name, "email": x.asker_email}, "unit": x.unit, "body_text": x.body_text,
+        "answer_text": x.answer_text, "answer_version": x.answer_version, "extended": x.extended,
+        "extension_reason": x.extension_reason, "received_at": _iso(x.received_at), "due_at": _iso(x.due_at),
+        "answered_at": _iso(x.answered_at), "qa_text": x.qa_text,
+        "attachments": [{"filename": f.filename, "kind": f.kind, "size": f.size, "status": f.status,
+                         "version": f.version} for f in files],
+        "messages_in": [{"id": m.id, "from": m.from_addr, "subject": m.subject, "received_at": _iso(m.received_at),
+                         "disposition": m.disposition, "reason": m.reason} for m in inbound],
+        "messages_out": [{"id": m.id, "kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status,
+                          "last_error": m.last_error} for m in out],
+        "deadlines": [{"position": d.position, "rule": d.rule_name, "start": _iso(d.start_at), "due": _iso(d.due_at),
+                       "closed": _iso(d.closed_at), "outcome": d.outcome, "explanation": d.explanation}
+                      for d in limits],
+        "history": [{"at": _iso(e.at), "actor": e.actor, "event": e.kind, "from": e.from_status, "to": e.to_status,
+                     "detail": e.detail, "message": e.inbound_id} for e in events],
     }

@@ -117,6 +117,9 @@ for _preset in ("binhphuoc", "kontum", "vkssoctrang", "cchcsoctrang"):
     EXPECTED[(_preset, "author_details")] = EXPECTED[(_preset, "author_revision")] = date(2026, 11, 26)
     EXPECTED[(_preset, "director_review")] = date(2026, 11, 25)
     EXPECTED[(_preset, "publication")] = date(2026, 11, 23)
+    # Citizens' questions: the legal limits come from the common preset for every agency.
+    EXPECTED[(_preset, "citizen_answer")] = EXPECTED[(_preset, "unit_feedback_response")] = date(2026, 12, 14)
+    EXPECTED[(_preset, "citizen_answer_consulted")] = date(2027, 1, 5)
 EXPECTED[("kontum", "unit_review")] = EXPECTED[("cchcsoctrang", "unit_review")] = date(2026, 11, 23)
 EXPECTED[("cchcsoctrang", "publication")] = datetime(2026, 11, 23, 9, 30, tzinfo=TZ)  # 4 office hours: 2 Fri + 2 Mon
 

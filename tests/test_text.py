@@ -73,11 +73,36 @@ def test_every_template_renders():
                "next_people": ["x"], "problem": "p", "decision": "approved", "detail": "d", "publish_at_once": False,
                "why": "w", "token_member": "m", "author_line": "a", "images": [f], "current_files": [f],
                "step_label": "Biên tập", "threshold": "overdue", "due": now, "explanation": "e", "deadline": None}
+    context.update(_question_and_period_context(agency, now))
     renderer = Renderer(templates_dir())
     names = sorted({str(p.relative_to(templates_dir())).split(".")[0]
                     for p in templates_dir().rglob("*.subject.j2")})
-    assert len(names) >= 16
+    assert len(names) >= 39
     for name in names:
         msg = renderer.compose(name, agency, ["b@x.gov.vn"], context, now=now)
         assert msg.get_body(("plain",)).get_content().strip()
         assert msg.get_body(("html",)) is not None, f"{name} has no HTML part"
+
+
+def _question_and_period_context(agency, now):
+    """What the question, digest, report and quota templates read, with every branch's data present."""
+    from mailbot import commands, stats
+    from mailbot.config import PeriodicReport, StaffMember, Unit
+    from mailbot.models import Question
+
+    q = Question(reference="HD-2026-0001", kind="question", status="assigned", step="", title="Hỏi",
+                 body_text="Nội dung", asker_name="Nguyễn Văn Bình", asker_email="b@gmail.com", unit="Phòng A",
+                 answer_text="Trả lời", answer_version=1, extended=True, extension_reason="xin ý kiến Bộ",
+                 due_at=now, received_at=now, qa_text="Hỏi: N.V.B. hỏi")
+    tally = stats.Tally("Phòng A", "Phòng A", quota=2, received=1, news=1, photos=2)
+    period = stats.Stats(stats.Period.month(2026, 11), received=3, units=[tally], authors=[tally],
+                         queue=[stats.Waiting("BBT-2026-0001", "Tin", "đang xét duyệt", 2, now, True)],
+                         questions_due=[stats.Waiting("HD-2026-0001", "Hỏi", "đơn vị", 1, now, False)],
+                         questions={"received": 1}, questions_by_unit={"Phòng A": {"received": 1}},
+                         on_time={"board": (3, 1)})
+    return {"q": q, "kind_label": "câu hỏi", "received": now, "text": "Nội dung", "board_side": True,
+            "commands": commands.QUESTION_COMMANDS, "units": [Unit("Phòng A", ("PA",))], "stats": period,
+            "rate": stats.rate, "basis": "received", "contributed": lambda t: t.received, "tally": tally,
+            "staff": (StaffMember("A", "a@x.gov.vn"), {"news": 0}, {"news": 1}), "labels": {"news": "Tin"},
+            "authors": [tally], "report": PeriodicReport("monthly", "Báo cáo tháng", "monthly_report"),
+            "label": "tháng 11/2026", "unit": Unit("Phòng A")}
