@@ -3,8 +3,8 @@ summaries, and reminders of the periodic reports units owe.
 
 Each send has a ledger key in reminders_sent (e.g. "digest:2026-11-23"), written in the same
 transaction as the outbox row, so a sweep after hours or days of downtime sends what came due
-once and misses none. What came due more than CATCH_UP ago is left: a digest a fortnight late
-helps nobody. The daemon's APScheduler job runs `sweep`; `mailbot sweep` does the same from cron.
+once and misses none. What came due longer ago than its catch-up window is left: a weekly digest
+three days late (a long weekend down) still goes out, last week's on the eve of the next does not. The daemon's APScheduler job runs `sweep`; `mailbot sweep` does the same from cron.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from mailbot.workcalendar import TZ
 
 log = logging.getLogger("mailbot.periodic")
 
-CATCH_UP = timedelta(days=7)
+CATCH_UP = timedelta(days=7)           # monthly mail
+DIGEST_CATCH_UP = timedelta(days=3)
 BOARD_ROLES = ("head", "deputy_head", "member", "secretary")
 LEADERSHIP_ROLES = ("head", "deputy_head", "director")
 
@@ -100,7 +101,7 @@ def sweep(db: Database, agency: Agency, notifier, now: datetime) -> int:
 def _digest(s: Session, agency: Agency, notifier, now: datetime) -> int:
     due = digest_due(agency, now)
     key = f"digest:{due.date().isoformat()}"
-    if now - due > CATCH_UP or _sent(s, agency, key) or not board_members(agency):
+    if now - due > DIGEST_CATCH_UP or _sent(s, agency, key) or not board_members(agency):
         return 0
     to = board_members(agency)
     notifier.digest(s, key, weekly_stats(s, agency, due), to, now)

@@ -7,9 +7,11 @@ frame). The name says what it is about, who reads it, and the event.
 
 from __future__ import annotations
 
+import email.policy
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -18,6 +20,32 @@ import jinja2
 
 from mailbot.config import Agency
 from mailbot.vntext import collapse_space
+from mailbot.workcalendar import TZ
+
+
+class _MailPolicy(email.policy.EmailPolicy):
+    """policy.default, except how non-ASCII Subject and address headers are folded.
+
+    policy.default drops the space where it breaks a long header between two encoded-words
+    ("của Văn" arrives as "củaVăn" in every client), which long Vietnamese subjects and the
+    board's own display name hit. email.header.Header keeps the space inside the encoded text.
+    """
+
+    def _fold(self, name, value, refold_binary=False):
+        text = str(value)
+        if text.isascii() or name.lower() not in _FOLDED_HERE:
+            return super()._fold(name, value, refold_binary)
+        if name.lower() == "subject":
+            folded = Header(text, "utf-8", header_name=name).encode(linesep=self.linesep)
+        else:
+            folded = ("," + self.linesep + " ").join(
+                f"{Header(a.display_name, 'utf-8', header_name=name).encode(linesep=self.linesep)} <{a.addr_spec}>"
+                if a.display_name else a.addr_spec for a in value.addresses)
+        return f"{name}: {folded}{self.linesep}"
+
+
+_FOLDED_HERE = ("subject", "from", "to", "cc", "reply-to")
+MAIL_POLICY = _MailPolicy()
 
 
 @dataclass(frozen=True)
@@ -42,7 +70,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self.env.filters["vndate"] = lambda d: d.strftime("%H:%M ngày %d/%m/%Y") if d else ""
+        self.env.filters["vndate"] = _vndate
         self.env.filters["size"] = _human_size
 
     def has(self, name: str) -> bool:
@@ -59,7 +87,7 @@ class Renderer:
         ctx = {"agency": agency, **context}
         subject = collapse_space(self.env.get_template(f"{name}.subject.j2").render(ctx))
         text = self.env.get_template(f"{name}.txt.j2").render(ctx)
-        msg = EmailMessage()
+        msg = EmailMessage(policy=MAIL_POLICY)
         msg["From"] = formataddr((f"Ban Biên tập {agency.name}", agency.board_address))
         msg["To"] = ", ".join(to)
         msg["Subject"] = subject
@@ -92,6 +120,13 @@ class Renderer:
             msg.add_attachment(f.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
                                filename=f.filename)
         return msg
+
+
+def _vndate(d: datetime | None) -> str:
+    """A moment as people here read it: Vietnam's time, whatever zone it was stored in."""
+    if not d:
+        return ""
+    return (d.astimezone(TZ) if d.tzinfo else d).strftime("%H:%M ngày %d/%m/%Y")
 
 
 def _human_size(n: int) -> str:

@@ -53,7 +53,7 @@ def workbook(stats: Stats, agency: Agency) -> bytes:
     units.append(UNIT_HEADERS)
     for t in stats.units:
         units.append([t.name, t.quota, t.received, t.news, t.articles, t.other, t.photos, t.rejected,
-                      ("Đạt" if contributed(agency, t) >= t.quota else "Chưa đạt") if t.quota else ""])
+                      ("Đạt" if contributed(agency, t) >= t.quota else "Chưa đạt") if t.quota else None])
     authors = wb.create_sheet("Tác giả")
     authors.append(AUTHOR_HEADERS)
     for t in stats.authors:

@@ -44,7 +44,7 @@ class Period:
         """The seven days before `day` (a digest on Monday covers Monday to Sunday of the week before)."""
         end = datetime.combine(day, time(0), TZ)
         start = end - timedelta(days=7)
-        return cls(start, end, f"tuần {start:%d/%m} – {end - timedelta(days=1):%d/%m/%Y}")
+        return cls(start, end, f"{start:%d/%m} – {end - timedelta(days=1):%d/%m/%Y}")
 
     def __contains__(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
