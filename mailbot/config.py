@@ -101,6 +101,8 @@ class IntakeSettings:
     outside_senders: str = "accept"
     require_email: bool = False
     admin_address: str = ""
+    # Which [agency.deadlines] rule a category's contributors must meet ({news = "event_news"}).
+    contribution_rules: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -491,9 +493,16 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         outside_senders=r.get(intake_raw, "outside_senders", ipath, str, "accept"),
         require_email=r.get(intake_raw, "require_email", ipath, bool, False),
         admin_address=r.email(intake_raw, "admin_address", ipath, required=False),
+        contribution_rules=r.get(intake_raw, "contribution_rules", ipath, dict, {}),
     )
     if intake.default_category not in CATEGORIES:
         r.problem(f"{ipath}.default_category", f"{intake.default_category!r} is not one of {', '.join(CATEGORIES)}")
+    for cname, rule_name in intake.contribution_rules.items():
+        if cname not in CATEGORIES or not isinstance(rule_name, str):
+            r.problem(f"{ipath}.contribution_rules.{cname}", f"needs a category ({', '.join(CATEGORIES)}) "
+                                                             "and the name of a rule in [agency.deadlines]")
+        elif not isinstance(r_deadlines(raw).get(rule_name), dict):
+            r.problem(f"{ipath}.contribution_rules.{cname}", f"{rule_name!r} is not a rule in [agency.deadlines]")
     if intake.outside_senders not in OUTSIDE_SENDER_POLICIES:
         r.problem(f"{ipath}.outside_senders", f"must be one of {', '.join(OUTSIDE_SENDER_POLICIES)}")
     unknown_types = set(intake.accepted_types) - set(KNOWN_TYPES)
@@ -561,6 +570,11 @@ def _read_calendar(raw: dict, path: str, r: _Reader) -> WorkCalendar:
                 r.problem(f"{path}.{name}", f"{day!r} is not a date like \"2026-12-31\"")
     return WorkCalendar(office_hours=tuple(sorted(hours)) or WorkCalendar.office_hours,
                         days_off=days["days_off"], working_days=days["working_days"])
+
+
+def r_deadlines(raw: dict) -> dict:
+    value = raw.get("deadlines", {})
+    return value if isinstance(value, dict) else {}
 
 
 def _read_schedule(raw: dict, path: str, r: _Reader, deadlines: dict) -> ScheduleSettings:

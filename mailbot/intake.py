@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot import attachments as files
-from mailbot import deadlines, filing, reply, rules, sender, workflow
+from mailbot import contributions, deadlines, filing, reply, rules, sender, workflow
 from mailbot.questions import Questions
 from mailbot.review import Result, Review, find_token, tokens_in
 from mailbot.blobs import BlobStore
@@ -285,8 +285,19 @@ class Intake:
                           detail=f"chuyển tiếp bài của {forwarded.from_name} <{forwarded.from_addr}>")
         s.flush()
         s.refresh(article, ["attachments"])
-        self._answer(s, inbound, msg, article, stored, now, first=True)
+        timing = self._timing(s, article, [body, subject, *(a.text_preview for a in good)], msg.from_addr, now,
+                              inbound.id)
+        self._answer(s, inbound, msg, article, stored, now, first=True, date_wanted=timing == "unknown")
         return article.reference
+
+    def _timing(self, s: Session, article: Article, texts: list[str], actor: str, now: datetime,
+                inbound_id: int) -> str:
+        """Was it sent within the contributors' time limit? A late one is marked in its history."""
+        outcome, row = contributions.assess(s, self.agency, article, texts)
+        if row is not None:
+            workflow.note(s, article, "late_submission" if outcome == "missed" else "on_time_submission",
+                          actor=actor, now=now, inbound_id=inbound_id, detail=row.explanation.split("\n")[-1])
+        return outcome
 
     def _follow_up(self, s: Session, inbound: InboundMessage, prepared: Prepared, article_id: int,
                    now: datetime) -> str:
@@ -310,6 +321,8 @@ class Intake:
                           if set(was_missing) - set(article.missing) else ""])))
         s.flush()
         s.refresh(article, ["attachments"])
+        if contributions.rule_name(self.agency, article) and not contributions.assessed(s, article):
+            self._timing(s, article, [new_text], msg.from_addr, now, inbound.id)  # the date we asked for
         completed = article.status == workflow.AWAITING_DETAILS and not article.missing
         if completed:
             workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)
@@ -319,12 +332,12 @@ class Intake:
         return article.reference
 
     def _answer(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
-                stored: list[Attachment], now: datetime, first: bool) -> None:
+                stored: list[Attachment], now: datetime, first: bool, date_wanted: bool = False) -> None:
         quarantined = [a for a in stored if a.status == "quarantined"]
         if article.status == workflow.AWAITING_DETAILS:
             self.notifier.details_missing(s, inbound, msg, article, quarantined, now)
         elif first:
-            self.notifier.received(s, inbound, msg, article, quarantined, now)
+            self.notifier.received(s, inbound, msg, article, quarantined, now, date_wanted=date_wanted)
             self.notifier.new_article(s, inbound, article, now)
             self.review.start(s, article, now, inbound.id)
         else:

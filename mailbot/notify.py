@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot import commands, outbox, questions, redact, workflow
+from mailbot import commands, contributions, outbox, questions, redact, workflow
 from mailbot import stats as stats_module
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage
-from mailbot.models import Article, Attachment, InboundMessage
+from mailbot.models import Article, Attachment, Deadline, InboundMessage
 from mailbot.render import FileToAttach, Renderer
 from mailbot.publish import article_page, docx_html, from_text, odt_html
 from mailbot.report_files import contributed
@@ -76,9 +76,10 @@ class Notifier:
         return workflow.STATUS_LABELS_VI.get(article.status, article.status)
 
     def received(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
-                 quarantined: list[Attachment], now: datetime) -> None:
+                 quarantined: list[Attachment], now: datetime, date_wanted: bool = False) -> None:
         self.send(s, f"received:{inbound.id}", "article.author.received", "article/author/received",
-                   [msg.from_addr], {**self._article_context(article), "quarantined": quarantined}, now,
+                   [msg.from_addr], {**self._article_context(article), "quarantined": quarantined,
+                                     "date_wanted": date_wanted, "contribution": _contribution(s, article)}, now,
                    article=article, inbound=inbound, reply_to_msg=msg)
 
     def details_missing(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
@@ -94,6 +95,7 @@ class Notifier:
         attach, listed = self._files(context["files"])
         self.send(s, f"new-article:{article.id}", "article.secretary.new", "article/secretary/new",
                    self.secretaries(), {**context, "preview": _preview(article), "not_attached": listed,
+                                        "contribution": _contribution(s, article),
                                         "quarantined": [a for a in article.attachments if a.status != "ok"]},
                    now, article=article, inbound=inbound, files=attach)
 
@@ -321,6 +323,12 @@ class Notifier:
         self.send(s, key, f"report.unit.reminder.{threshold}", "report/unit/reminder", to,
                   {"report": report, "label": label, "due": due.astimezone(TZ), "threshold": threshold, "unit": unit},
                   now)
+
+
+def _contribution(s: Session, article: Article) -> Deadline | None:
+    """The contributors' time limit as assessed at filing, if the article's category has one."""
+    return s.scalar(select(Deadline).where(Deadline.article_id == article.id,
+                                           Deadline.position == contributions.POSITION))
 
 
 def _role_of(agency: Agency, email: str) -> str:

@@ -88,7 +88,7 @@ def _question_and_period_context(agency, now):
     """What the question, digest, report and quota templates read, with every branch's data present."""
     from mailbot import commands, stats
     from mailbot.config import PeriodicReport, StaffMember, Unit
-    from mailbot.models import Question
+    from mailbot.models import Deadline, Question
 
     q = Question(reference="HD-2026-0001", kind="question", status="assigned", step="", title="Hỏi",
                  body_text="Nội dung", asker_name="Nguyễn Văn Bình", asker_email="b@gmail.com", unit="Phòng A",
@@ -105,4 +105,5 @@ def _question_and_period_context(agency, now):
             "rate": stats.rate, "basis": "received", "contributed": lambda t: t.received, "tally": tally,
             "staff": (StaffMember("A", "a@x.gov.vn"), {"news": 0}, {"news": 1}), "labels": {"news": "Tin"},
             "authors": [tally], "report": PeriodicReport("monthly", "Báo cáo tháng", "monthly_report"),
-            "label": "tháng 11/2026", "unit": Unit("Phòng A")}
+            "label": "tháng 11/2026", "unit": Unit("Phòng A"), "date_wanted": True,
+            "contribution": Deadline(outcome="missed", due_at=now, start_at=now)}
