@@ -175,7 +175,7 @@ def _common_sections(d: dict) -> list[str]:
     lines.append("  deadlines:")
     for dl in d["deadlines"]:
         state = f"closed {dl['closed']} ({dl['outcome']})" if dl["closed"] else "open"
-        lines.append(f"    {dl['position']}: due {dl['due']} [{state}]")
+        lines.append(f"    {dl['position']} ({dl['rule']}): due {dl['due']} [{state}]")
         lines.extend(f"      {line}" for line in dl["explanation"].split("\n"))
     lines.append("  history:")
     for e in d["history"]:
@@ -274,7 +274,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     try:
         now = app.now()
         with app.db.transaction() as s:
-            stats = periodic_mail.weekly_stats(s, agency, periodic_mail.digest_due(agency, now))
+            stats = periodic_mail.weekly_stats(s, agency, periodic_mail.digest_due(agency, now), now)
             to = periodic_mail.board_members(agency)
             if args.send:
                 app.intake_for(agency).notifier.digest(s, f"digest-manual:{now.isoformat()}", stats, to, now)

@@ -294,9 +294,9 @@ class Intake:
                 inbound_id: int) -> str:
         """Was it sent within the contributors' time limit? A late one is marked in its history."""
         outcome, row = contributions.assess(s, self.agency, article, texts)
-        if row is not None:
-            workflow.note(s, article, "late_submission" if outcome == "missed" else "on_time_submission",
-                          actor=actor, now=now, inbound_id=inbound_id, detail=row.explanation.split("\n")[-1])
+        if outcome == "missed":  # on time needs no mark: the deadline row says it
+            workflow.note(s, article, "late_submission", actor=actor, now=now, inbound_id=inbound_id,
+                          detail=row.explanation.split("\n")[-1])
         return outcome
 
     def _follow_up(self, s: Session, inbound: InboundMessage, prepared: Prepared, article_id: int,

@@ -15,7 +15,6 @@ from mailbot.message import ParsedMessage
 from mailbot.models import Article, Attachment, Deadline, InboundMessage
 from mailbot.render import FileToAttach, Renderer
 from mailbot.publish import article_page, docx_html, from_text, odt_html
-from mailbot.report_files import contributed
 from mailbot.review import token_message_id
 from mailbot.sender import FIELD_LABELS_VI
 from mailbot.workcalendar import TZ
@@ -297,7 +296,7 @@ class Notifier:
 
     def _period_context(self, stats) -> dict:
         return {"stats": stats, "rate": stats_module.rate, "basis": self.agency.schedule.quota_basis,
-                "contributed": lambda t: contributed(self.agency, t), "tz": TZ}
+                "contributed": lambda t: stats_module.contributed(self.agency, t), "tz": TZ}
 
     def digest(self, s, key, stats, to, now):
         self.send(s, key, "digest.board.weekly", "digest/board/weekly", to, self._period_context(stats), now)

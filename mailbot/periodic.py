@@ -20,7 +20,8 @@ from mailbot.config import Agency, PeriodicReport, Unit
 from mailbot.db import Database
 from mailbot.models import Article, Event, ReminderSent
 from mailbot.reminders import in_office_hours
-from mailbot.report_files import chart_png, contributed, workbook
+from mailbot.report_files import chart_png, workbook
+from mailbot.stats import contributed
 from mailbot.workcalendar import TZ
 
 log = logging.getLogger("mailbot.periodic")
@@ -104,16 +105,17 @@ def _digest(s: Session, agency: Agency, notifier, now: datetime) -> int:
     if now - due > DIGEST_CATCH_UP or _sent(s, agency, key) or not board_members(agency):
         return 0
     to = board_members(agency)
-    notifier.digest(s, key, weekly_stats(s, agency, due), to, now)
+    notifier.digest(s, key, weekly_stats(s, agency, due, now), to, now)
     _record(s, agency, key, "digest", to, now)
     return 1
 
 
-def weekly_stats(s: Session, agency: Agency, due: datetime) -> stats_module.Stats:
-    stats = stats_module.gather(s, agency, stats_module.Period.week_before(due.astimezone(TZ).date()), due)
+def weekly_stats(s: Session, agency: Agency, due: datetime, now: datetime) -> stats_module.Stats:
+    """The week before the digest's day in numbers; the queue and the questions waiting as they are `now`."""
+    stats = stats_module.gather(s, agency, stats_module.Period.week_before(due.astimezone(TZ).date()), now)
     # Quotas are monthly: the units' part of the digest counts the month so far.
-    local = due.astimezone(TZ)
-    month = stats_module.gather(s, agency, stats_module.Period.month(local.year, local.month), due)
+    local = now.astimezone(TZ)
+    month = stats_module.gather(s, agency, stats_module.Period.month(local.year, local.month), now)
     stats.units = month.units
     return stats
 

@@ -1,33 +1,25 @@
 """The monthly report's files: an .xlsx workbook (openpyxl) and a chart of contributions against quota (matplotlib).
 
 matplotlib runs on its Agg backend (no display); its bundled DejaVu Sans has every Vietnamese letter.
+It is imported when a chart is drawn, not with this module: it takes longer to load than every
+other `mailbot list` or `show` needs in all.
 """
 
 from __future__ import annotations
 
 import io
 
-import matplotlib
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
 
-matplotlib.use("Agg")
-
-from matplotlib import pyplot  # noqa: E402 - after the backend is chosen
-from openpyxl import Workbook  # noqa: E402
-from openpyxl.styles import Alignment, Font  # noqa: E402
-
-from mailbot.config import Agency  # noqa: E402
-from mailbot.stats import Stats, rate  # noqa: E402
+from mailbot.config import Agency
+from mailbot.stats import Stats, contributed, rate
 
 UNIT_HEADERS = ("Đơn vị", "Chỉ tiêu/tháng", "Đã gửi", "Tin đã đăng", "Bài đã đăng", "Khác đã đăng", "Ảnh đã đăng",
                 "Không duyệt", "Đạt chỉ tiêu")
 AUTHOR_HEADERS = ("Tác giả", "Đơn vị", "Đã gửi", "Tin đã đăng", "Bài đã đăng", "Khác đã đăng", "Ảnh đã đăng")
 ON_TIME_LABELS = {"board": "Ban Biên tập xử lý đúng hạn", "contributions": "Tin bài gửi đúng hạn",
                   "questions": "Trả lời người dân đúng hạn (theo hạn từng bước)"}
-
-
-def contributed(agency: Agency, tally) -> int:
-    """What counts against a unit's quota: what it sent, or what was published (agency.quotas.basis)."""
-    return tally.received if agency.schedule.quota_basis == "received" else tally.published
 
 
 def workbook(stats: Stats, agency: Agency) -> bytes:
@@ -75,6 +67,10 @@ def workbook(stats: Stats, agency: Agency) -> bytes:
 
 def chart_png(stats: Stats, agency: Agency) -> bytes:
     """Bars of each unit's contributions beside its quota."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
     rows = [t for t in stats.units if t.quota or t.received or t.published]
     names = [t.name for t in rows] or ["(không có đơn vị)"]
     done = [contributed(agency, t) for t in rows] or [0]

@@ -198,7 +198,7 @@ def _questions(s: Session, agency: Agency, period: Period, now: datetime, stats:
             counts["answered_on_time"] += on_time
             by_unit[unit]["answered"] += 1
             by_unit[unit]["answered_on_time"] += on_time
-        if q.status not in (q_module.ANSWERED, q_module.DECLINED) and q.received_at < period.end:
+        if q.status not in (q_module.ANSWERED, q_module.DECLINED) and q.received_at <= now:
             overdue = q.due_at < now
             counts["open"] += 1
             counts["overdue"] += overdue
@@ -224,6 +224,11 @@ def _queue(s: Session, agency: Agency, articles: dict[int, Article], now: dateti
         when = due.get(a.id)
         stats.queue.append(Waiting(a.reference, a.title, where, (now - a.received_at).days, when,
                                    bool(when and when < now)))
+
+
+def contributed(agency: Agency, tally: Tally) -> int:
+    """What counts against a unit's quota: what it sent, or what was published (agency.quotas.basis)."""
+    return tally.received if agency.schedule.quota_basis == "received" else tally.published
 
 
 def rate(pair: tuple[int, int]) -> str:

@@ -76,3 +76,52 @@ def test_health_reflects_the_heartbeat(tmp_path):
     assert daemon.returncode == 0
     stale = mailbot("--config", str(settings.source), "health", "--max-age", "0", env=env)
     assert stale.returncode == 1 and "older than" in stale.stderr
+
+
+def test_questions_digest_report_and_sweep_from_the_command_line(tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from openpyxl import load_workbook
+
+    settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", f"maildir:{tmp_path / 'in'}",
+                              f"file:{tmp_path / 'out'}")
+    env = {"MAILBOT_TEST_IMAP_PASSWORD": "x"}
+    config_path = str(settings.source)
+    inbox = tmp_path / "in"
+    for sub in ("new", "cur", "tmp"):
+        (inbox / sub).mkdir(parents=True, exist_ok=True)
+    (inbox / "new" / "1.eml").write_bytes(samples.build(
+        "yahoo", sender=("Trần Văn Dân", "tvdan1980@yahoo.com"), to=BOARD, subject="Xin hỏi về thủ tục chứng thực",
+        text="Cho tôi hỏi thủ tục chứng thực bản sao cần giấy tờ gì? SĐT 0912 345 678"))
+    (inbox / "new" / "2.eml").write_bytes(samples.build(
+        "outlook", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD, subject="[BÀI] Phổ biến pháp luật",
+        text="Bài viết.\n\nNguyễn Văn An\nPhòng PBGDPL\nĐT: 0912 345 678"))
+    run = mailbot("--config", config_path, "run", "--once", env=env)
+    assert run.returncode == 0 and "1 filed, 1 question" in run.stdout, run.stdout + run.stderr
+
+    listed = mailbot("--config", config_path, "list", "--questions", env=env).stdout
+    assert listed.startswith("HD-") and "Xin hỏi về thủ tục chứng thực" in listed
+    reference = listed.split()[0]
+    shown = mailbot("--config", config_path, "show", reference, env=env).stdout
+    assert "asker:     Trần Văn Dân <tvdan1980@yahoo.com>" in shown and "citizen_answer" in shown
+    assert "15 ngày làm việc" in shown
+
+    preview = mailbot("--config", config_path, "digest", "--preview", env=env)
+    assert preview.returncode == 0 and "BẢN TIN TUẦN" in preview.stdout and reference in preview.stdout
+    before = len(list((tmp_path / "out").glob("*.eml")))
+    sent = mailbot("--config", config_path, "digest", "--send", env=env)
+    assert sent.returncode == 0 and "sent 1" in sent.stdout, sent.stdout + sent.stderr
+    assert len(list((tmp_path / "out").glob("*.eml"))) == before + 1
+
+    month = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m")
+    out = tmp_path / "report.xlsx"
+    report = mailbot("--config", config_path, "report", "monthly", "--month", month, "--out", str(out), env=env)
+    assert report.returncode == 0, report.stderr
+    assert "received 1" in report.stdout and "questions received 1" in report.stdout
+    summary = dict(r[:2] for r in load_workbook(out)["Tổng hợp"].iter_rows(min_row=3, values_only=True) if r[0])
+    assert summary["Tin bài nhận"] == 1 and summary["Câu hỏi nhận"] == 1
+    bad = mailbot("--config", config_path, "report", "monthly", "--month", "11/2026", env=env)
+    assert bad.returncode != 0 and "YYYY-MM" in bad.stderr
+    swept = mailbot("--config", config_path, "sweep", env=env)
+    assert swept.returncode == 0 and swept.stdout.startswith("stp: sent")

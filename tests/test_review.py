@@ -317,18 +317,19 @@ def test_each_step_runs_a_deadline_that_explains_itself_and_follows_calendar_cha
     clock = Clock(datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc))  # Friday 15:00 in Hà Nội time
     board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)
     board.say(submission())
+    board_side = Deadline.position != "contribution"   # the sender's own time limit is tested elsewhere
     with board.transaction() as s:
-        [edit] = s.scalars(select(Deadline)).all()
+        [edit] = s.scalars(select(Deadline).where(board_side)).all()
         assert (edit.position, edit.due_at.astimezone(timezone(timedelta(hours=7))).date().isoformat()) == \
             ("review:edit", "2026-11-23")
     clock.current += timedelta(days=4)  # Tuesday 24/11: late
     board.say(reply(last_to(smtp_sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT"))
     with board.transaction() as s:
-        rows = s.scalars(select(Deadline).order_by(Deadline.id)).all()
+        rows = s.scalars(select(Deadline).where(board_side).order_by(Deadline.id)).all()
         assert [(d.position, d.outcome, d.closed_at is None) for d in rows] == [
             ("review:edit", "missed", False), ("review:verify", "", True)]
         text = format_detail(article_detail(s, "BBT-2026-0001"))
-    assert "review:verify: due 2026-11-25T10:00:00+00:00 [open]" in text  # Wednesday 17:00 local
+    assert "review:verify (workflow.steps.verify.deadline): due 2026-11-25T10:00:00+00:00 [open]" in text  # 17:00
     assert "Quy định: 1 ngày làm việc" in text
     board.close()
 
