@@ -33,8 +33,9 @@ class _MailPolicy(email.policy.EmailPolicy):
 
     def _fold(self, name, value, refold_binary=False):
         text = str(value)
-        if text.isascii() or name.lower() not in _FOLDED_HERE:
-            return super()._fold(name, value, refold_binary)
+        if text.isascii() or name.lower() not in _FOLDED_HERE or name.lower() != "subject" and not all(
+                a.addr_spec.isascii() for a in getattr(value, "addresses", ())):
+            return super()._fold(name, value, refold_binary)   # an internationalised address: the default's way
         if name.lower() == "subject":
             folded = Header(text, "utf-8", header_name=name).encode(linesep=self.linesep)
         else:
