@@ -113,8 +113,10 @@ class Worker:
         # deadlines and the ledger are our own tables, so a sweep missed while the daemon was down is
         # simply done at the next one.
         scheduler = BackgroundScheduler(timezone="Asia/Ho_Chi_Minh")
+        # The first sweep runs at start-up: what came due while the daemon was down goes out now.
         scheduler.add_job(self._sweep_and_send, "interval", minutes=self.agency.reminders.sweep_minutes,
-                          coalesce=True, max_instances=1, misfire_grace_time=None)
+                          coalesce=True, max_instances=1, misfire_grace_time=None,
+                          next_run_time=datetime.now(timezone.utc))
         scheduler.start()
         try:
             self._loop(stop, wait)

@@ -86,6 +86,11 @@ def sample_mail() -> list[tuple[str, bytes]]:
             "outlook", sender=("Trần Văn Hùng", "hung.tv@binhphuoc.gov.vn"), to=BOARD,
             subject="Trả lời tự động: Tin hội nghị", text="Tôi đang đi công tác đến 30/11.",
             extra_headers=(("Auto-Submitted", "auto-replied"),))),
+        ("Yahoo, a citizen's question", samples.build(
+            "yahoo", sender=("Trần Văn Dân", "tvdan1980@yahoo.com"), to=BOARD,
+            subject="Xin hỏi về chứng thực bản sao",
+            text="Kính gửi Ban Biên tập,\nCho tôi hỏi chứng thực bản sao giấy khai sinh cần mang giấy tờ gì?\n"
+                 "Trần Văn Dân, SĐT 0987 654 321")),
     ]
 
 
@@ -113,6 +118,7 @@ def run(folder: Path) -> int:
     with app.db.transaction() as s:
         inbound = views.inbound_rows(s)
         articles = {a["reference"]: a for a in views.article_rows(s)}
+        asked = views.question_rows(s)
         detail = views.article_detail(s, "BBT-2026-0001") if articles else None
     print("What came in and what became of it:")
     for (label, _), row in zip(mail, inbound, strict=True):
@@ -122,6 +128,10 @@ def run(folder: Path) -> int:
     for ref, a in articles.items():
         missing = f" (thiếu: {', '.join(a['missing'])})" if a["missing"] else ""
         print(f"  {ref} [{a['status']}] {a['title']}{missing}")
+    print()
+    print("Citizens' questions:")
+    for q in asked:
+        print(f"  {q['reference']} [{q['status']}] {q['title']} (hạn trả lời {q['due_at'][:10]})")
     print()
     sent = sorted(Path(agency.outgoing.path).glob("*.eml"))
     print(f"Mail written to {agency.outgoing.path}: {len(sent)} message(s); sent {report.sent}, failed {report.failed}")

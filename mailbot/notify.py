@@ -238,6 +238,7 @@ class Notifier:
             "role_label": ROLE_LABELS_VI.get(role, role),
             "commands": [c for c in commands.QUESTION_COMMANDS if c.name in allowed],
             "units": self.agency.units, "step_label": questions.step_label(self.agency, q),
+            "rule_label": questions.rule_label(self.agency, q),
         }
 
     def question_request(self, s, q, email, role, token, now, note=""):

@@ -408,6 +408,14 @@ def step_label(agency: Agency, q: Question) -> str:
     return STATUS_LABELS_VI.get(q.status, q.status)
 
 
+def rule_label(agency: Agency, q: Question) -> str:
+    """The time limit running on `q` in words ("15 ngày làm việc"), from the agency's own rule."""
+    settings = agency.questions
+    name = settings.extended_rule if q.extended else settings.feedback_rule if q.kind == FEEDBACK \
+        else settings.answer_rule
+    return agency.calendar.deadline(agency.deadlines[name], q.received_at).rule
+
+
 def for_unit(q: Question) -> str:
     """The question as the unit sees it: the asker's name, no contact details."""
     return redact.redact(q.body_text, q.asker_name, keep_name=True)

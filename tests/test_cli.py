@@ -24,6 +24,7 @@ def test_demo_files_the_samples_and_shows_what_it_did(tmp_path):
     assert "BBT-2026-0001 [review]" in out
     assert "[awaiting_details]" in out
     assert "ignored: auto-reply" in out
+    assert "question: citizen-question" in out and "HD-2026-0001 [new] Xin hỏi về chứng thực bản sao" in out
     assert "quarantined" in out or "cách ly" in out
     assert len(list((tmp_path / "demo" / "outbox").glob("*.eml"))) >= 6
     assert "mailbot show BBT-2026-0001" in out and "history:" in out

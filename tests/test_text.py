@@ -105,5 +105,5 @@ def _question_and_period_context(agency, now):
             "rate": stats.rate, "basis": "received", "contributed": lambda t: t.received, "tally": tally,
             "staff": (StaffMember("A", "a@x.gov.vn"), {"news": 0}, {"news": 1}), "labels": {"news": "Tin"},
             "authors": [tally], "report": PeriodicReport("monthly", "Báo cáo tháng", "monthly_report"),
-            "label": "tháng 11/2026", "unit": Unit("Phòng A"), "date_wanted": True,
+            "label": "tháng 11/2026", "unit": Unit("Phòng A"), "rule_label": "30 ngày làm việc", "date_wanted": True,
             "contribution": Deadline(outcome="missed", due_at=now, start_at=now)}
