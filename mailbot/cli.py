@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mailbot import config, outbox, report_files, views
@@ -249,45 +251,48 @@ def _agency(settings: config.Settings, slug: str | None) -> config.Agency:
     return settings.agencies[0]
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    """Reminders, digests, reports and quota mail that are due, once; for hosts that run mailbot from cron."""
-    settings = _load(args)
+@contextmanager
+def _opened(settings: config.Settings) -> Iterator[App]:
+    """The application with its database migrated, closed afterwards."""
     app = App(settings)
     app.migrate()
     try:
+        yield app
+    finally:
+        app.close()
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Reminders, digests, reports and quota mail that are due, once; for hosts that run mailbot from cron."""
+    settings = _load(args)
+    with _opened(settings) as app:
         for agency in settings.agencies:
             if args.agency and agency.slug != args.agency:
                 continue
             worker = app.worker(agency)  # the mailbox is not touched: its source connects only to fetch
             sent, failed = worker.send_due(periodic=True)
             print(f"{agency.slug}: sent {sent}, failed {failed}")
-    finally:
-        app.close()
     return 0
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
     settings = _load(args)
     agency = _agency(settings, args.agency)
-    app = App(settings)
-    app.migrate()
-    try:
+    with _opened(settings) as app:
         now = app.now()
+        notifier = app.intake_for(agency).notifier
         with app.db.transaction() as s:
             stats = periodic_mail.weekly_stats(s, agency, periodic_mail.digest_due(agency, now), now)
             to = periodic_mail.board_members(agency)
             if args.send:
-                app.intake_for(agency).notifier.digest(s, f"digest-manual:{now.isoformat()}", stats, to, now)
-            else:
-                mail = app.renderer.compose("digest/board/weekly", agency, to, app.intake_for(agency).notifier
-                                            ._period_context(stats), now=now)
-                print(f"To: {', '.join(to)}\nSubject: {mail['Subject']}\n")
-                print(mail.get_body(("plain",)).get_content())
-        if args.send:
-            sent, failed = outbox.deliver(app.db, agency, outbox.transport_for(agency.outgoing), now)
-            print(f"{agency.slug}: digest queued for {len(to)} board members; sent {sent}, failed {failed}")
-    finally:
-        app.close()
+                notifier.digest(s, f"digest-manual:{now.isoformat()}", stats, to, now)
+        if not args.send:
+            mail = notifier.digest_preview(stats, to, now)
+            print(f"To: {', '.join(to)}\nSubject: {mail['Subject']}\n")
+            print(mail.get_body(("plain",)).get_content())
+            return 0
+        sent, failed = outbox.deliver(app.db, agency, outbox.transport_for(agency.outgoing), now)
+        print(f"{agency.slug}: digest queued for {len(to)} board members; sent {sent}, failed {failed}")
     return 0
 
 
@@ -299,9 +304,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         stats_module.Period.month(year, month)
     except ValueError:
         raise SystemExit(f"mailbot: --month takes YYYY-MM, not {args.month!r}") from None
-    app = App(settings)
-    app.migrate()
-    try:
+    with _opened(settings) as app:
         now = app.now()
         with app.db.transaction() as s:
             if args.send:
@@ -323,8 +326,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.send:
             sent, failed = outbox.deliver(app.db, agency, outbox.transport_for(agency.outgoing), now)
             print(f"sent {sent}, failed {failed}")
-    finally:
-        app.close()
     return 0
 
 

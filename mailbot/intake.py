@@ -66,7 +66,7 @@ class Intake:
         self.notifier = notifier
         self.now = now
         self.review = Review(agency, notifier, now)
-        self.questions = Questions(agency, notifier, self._store_files, now)
+        self.questions = Questions(agency, notifier, self._store_files)
         notifier.store_files = self._store_files
 
     def process(self, raw: bytes, source: str = "") -> Outcome:

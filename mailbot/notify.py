@@ -302,6 +302,10 @@ class Notifier:
     def digest(self, s, key, stats, to, now):
         self.send(s, key, "digest.board.weekly", "digest/board/weekly", to, self._period_context(stats), now)
 
+    def digest_preview(self, stats, to, now):
+        """The digest as it would be mailed, without storing or sending it."""
+        return self.renderer.compose("digest/board/weekly", self.agency, to, self._period_context(stats), now=now)
+
     def monthly_report(self, s, key, stats, to, now, xlsx: bytes, png: bytes, filename: str):
         chart = FileToAttach("bieu-do-chi-tieu.png", "image/png", png)
         workbook = FileToAttach(filename, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", xlsx)

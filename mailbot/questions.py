@@ -93,12 +93,11 @@ class Holder:
 
 
 class Questions:
-    def __init__(self, agency: Agency, notifier, store_files, now):
+    def __init__(self, agency: Agency, notifier, store_files):
         self.agency = agency
         self.settings = agency.questions
         self.notifier = notifier
         self.store_files = store_files   # intake's: (s, inbound, msg, owner=None, version) -> [Attachment]
-        self.now = now
 
     # -- who holds it ----------------------------------------------------------------------
 
@@ -152,7 +151,7 @@ class Questions:
 
     # -- the time limit --------------------------------------------------------------------
 
-    def _open_deadline(self, s: Session, q: Question, rule_name: str, start: datetime, now: datetime) -> None:
+    def _open_deadline(self, s: Session, q: Question, rule_name: str, start: datetime) -> None:
         rule = self.agency.deadlines[rule_name]
         deadline = self.agency.calendar.deadline(rule, start)
         s.add(Deadline(agency=self.agency.slug, question_id=q.id, position="question", rule_name=rule_name,
@@ -183,8 +182,7 @@ class Questions:
         files = self.store_files(s, inbound, msg, None)
         for a in files:
             a.question_id = q.id
-        self._open_deadline(s, q, self.settings.feedback_rule if kind == FEEDBACK else self.settings.answer_rule,
-                            now, now)
+        self._open_deadline(s, q, self.settings.feedback_rule if kind == FEEDBACK else self.settings.answer_rule, now)
         self._acknowledge(s, inbound, msg, q, "received", now)
         self._ask(s, q, now, inbound.id)
         return q
@@ -362,7 +360,7 @@ class Questions:
             raise Refused("phản ánh, kiến nghị không gia hạn; dùng TIẾN ĐỘ để báo người gửi tiến độ xử lý")
         old = q.due_at
         self._close_deadline(s, q, now, outcome="extended")
-        self._open_deadline(s, q, self.settings.extended_rule, q.received_at, now)
+        self._open_deadline(s, q, self.settings.extended_rule, q.received_at)
         q.extended, q.extension_reason = True, argument
         note(s, q, "extended", actor=msg.from_addr, now=now, inbound_id=inbound.id,
              detail=f"hạn cũ {old.astimezone(TZ):%d/%m/%Y}, hạn mới "
@@ -373,7 +371,7 @@ class Questions:
     def _cmd_progress(self, s, inbound, msg, q, row, argument, now) -> str:
         """Feedback: a progress notice answers the 15-day limit; the result gets another period from today."""
         self._close_deadline(s, q, now)
-        self._open_deadline(s, q, self.settings.feedback_rule, now, now)
+        self._open_deadline(s, q, self.settings.feedback_rule, now)
         note(s, q, "progress", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=argument)
         self.notifier.question_citizen(s, q, "progress", argument, now)
         return f"Đã gửi thông báo tiến độ cho người gửi; hạn báo kết quả: " \
