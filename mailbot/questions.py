@@ -202,7 +202,11 @@ class Questions:
              detail="; ".join(filter(None, [f"{len(added)} ký tự" if added else "",
                                             f"tệp: {', '.join(a.filename for a in files)}" if files else ""])))
         self._acknowledge(s, inbound, msg, q, "follow_up", now)
-        for h in (self.holders(q) if q.status in (NEW, ASSIGNED) else ()):
+        # Whoever holds it is told; once it is closed (answered, declined) a person must still see it.
+        closed = q.status in (ANSWERED, DECLINED)
+        people = [Holder(m.email, m.role) for m in self.agency.members_with("secretary")] if closed else \
+            self.holders(q)
+        for h in people:
             self.notifier.question_added(s, inbound, q, h.email, h.role, added, now)
         return q
 

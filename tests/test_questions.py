@@ -110,6 +110,13 @@ def test_a_question_goes_from_citizen_to_unit_to_board_and_back_in_its_thread(
 
     # In the citizen's own mailbox the answer sits in the thread of the question they sent.
     assert citizen_threads(dovecot, asked, answer.raw, ack.raw) == [[1, 2, 3]]
+
+    # Writing again under the answer reaches a person: the secretary.
+    board.say(samples.build(client, sender=(name, citizen), to=BOARD, subject="Re: Trả lời câu hỏi",
+                            text="Cảm ơn. Cho tôi hỏi thêm: bản sao có cần công chứng lại không?",
+                            in_reply_to=answer.message["Message-ID"].strip("<>")))
+    added = last_to(smtp_sink, SECRETARY[1], "Người hỏi bổ sung")
+    assert "công chứng lại" in plain_of(added) and "đã được trả lời" in plain_of(added)
     board.close()
 
 
