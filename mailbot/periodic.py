@@ -147,13 +147,19 @@ def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
         day += timedelta(days=1)
     if local.date() < day or local.date() > last_working_day(agency, local.year, local.month):
         return 0
+    prefix = f"quota-nudge:{local:%Y-%m}"
+    pending = [u.name for u in agency.units if stats_module.quota_of(agency, u.name) and unit_people(u)
+               and not _sent(s, agency, f"{prefix}:unit:{u.name}")]
+    staff = [m for m in agency.staff if agency.schedule.staff_quota
+             and not _sent(s, agency, f"{prefix}:staff:{m.email.lower()}")]
+    if not pending and not staff:
+        return 0   # everyone has had this month's nudge: nothing to count
     month = stats_module.gather(s, agency, stats_module.Period.month(local.year, local.month), now)
     queued = 0
     for tally in month.units:
         unit = agency.unit_named(tally.name)
-        key = f"quota-nudge:{local:%Y-%m}:unit:{tally.name}"
-        if not unit or not tally.quota or contributed(agency, tally) >= tally.quota or not unit_people(unit) \
-                or _sent(s, agency, key):
+        key = f"{prefix}:unit:{tally.name}"
+        if tally.name not in pending or contributed(agency, tally) >= tally.quota:
             continue
         to = unit_people(unit)
         notifier.quota_nudge(s, key, month, tally, None, to, now)
@@ -162,11 +168,11 @@ def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
     quota = agency.schedule.staff_quota
     if quota:
         done = _staff_counts(s, agency, month.period)
-        for member in agency.staff:
+        for member in staff:
             counts = done.get(member.email.lower(), {})
             missing = {c: n - counts.get(c, 0) for c, n in quota.items() if counts.get(c, 0) < n}
-            key = f"quota-nudge:{local:%Y-%m}:staff:{member.email.lower()}"
-            if not missing or _sent(s, agency, key):
+            key = f"{prefix}:staff:{member.email.lower()}"
+            if not missing:
                 continue
             notifier.quota_nudge(s, key, month, None, (member, counts, missing), [member.email], now)
             _record(s, agency, key, "quota-nudge", [member.email], now)
@@ -176,21 +182,17 @@ def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
 
 def _staff_counts(s: Session, agency: Agency, period: stats_module.Period) -> dict[str, dict[str, int]]:
     """Per staff address, items by category counted on the agency's basis (received or published)."""
+    if agency.schedule.quota_basis == "published":
+        chosen = Article.id.in_(select(Event.article_id).where(
+            Event.agency == agency.slug, Event.kind == "published", Event.at >= period.start, Event.at < period.end))
+    else:
+        chosen = (Article.received_at >= period.start) & (Article.received_at < period.end)
     counts: dict[str, dict[str, int]] = {}
-    published = agency.schedule.quota_basis == "published"
-    for a in s.scalars(select(Article).where(Article.agency == agency.slug)):
-        when = _published_at(s, a) if published else a.received_at
-        if when is None or when not in period:
-            continue
+    for a in s.scalars(select(Article).where(Article.agency == agency.slug, chosen)):
         email = ((a.author or {}).get("email") or a.submitter_email).lower()
         per = counts.setdefault(email, {})
         per[a.category] = per.get(a.category, 0) + 1
     return counts
-
-
-def _published_at(s: Session, article: Article) -> datetime | None:
-    return s.scalar(select(Event.at).where(Event.article_id == article.id, Event.kind == "published")
-                    .order_by(Event.id.desc()).limit(1))
 
 
 def _quota_summaries(s: Session, agency: Agency, notifier, now: datetime) -> int:
@@ -204,12 +206,15 @@ def _quota_summaries(s: Session, agency: Agency, notifier, now: datetime) -> int
         due = datetime.combine(last_working_day(agency, year, month), agency.schedule.summary_time, TZ)
     if now - due > CATCH_UP:
         return 0
+    pending = [u.name for u in agency.units if u.head and not _sent(s, agency, f"quota-summary:{year}-{month:02d}:{u.name}")]
+    if not pending:
+        return 0
     month_stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
     queued = 0
     for tally in month_stats.units:
         unit = agency.unit_named(tally.name)
         key = f"quota-summary:{year}-{month:02d}:{tally.name}"
-        if not unit or not unit.head or _sent(s, agency, key):
+        if tally.name not in pending:
             continue
         notifier.quota_summary(s, key, month_stats, tally, [unit.head], now)
         _record(s, agency, key, "quota-summary", [unit.head], now)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot import questions as q_module
@@ -118,12 +118,17 @@ def quota_of(agency: Agency, unit_name: str) -> int:
 
 def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
     stats = Stats(period)
-    articles = {a.id: a for a in s.scalars(select(Article).where(Article.agency == agency.slug))}
-    events = s.scalars(select(Event).where(Event.agency == agency.slug, Event.article_id.is_not(None),
-                                           Event.at >= period.start, Event.at < period.end)).all()
+    in_period = (Event.agency == agency.slug, Event.article_id.is_not(None), Event.at >= period.start,
+                 Event.at < period.end)
+    events = s.scalars(select(Event).where(*in_period)).all()
+    # Only what the period touches: received in it, decided in it, or still waiting (for the queue).
+    articles = {a.id: a for a in s.scalars(select(Article).where(Article.agency == agency.slug, or_(
+        and_(Article.received_at >= period.start, Article.received_at < period.end),
+        Article.id.in_(select(Event.article_id).where(*in_period)), Article.status.not_in(CLOSED))))}
     images = defaultdict(int)
+    published = select(Event.article_id).where(*in_period, Event.kind == "published")
     for a in s.scalars(select(Attachment).where(Attachment.agency == agency.slug, Attachment.status == "ok",
-                                                Attachment.kind.in_(IMAGES), Attachment.article_id.is_not(None))):
+                                                Attachment.kind.in_(IMAGES), Attachment.article_id.in_(published))):
         images[a.article_id] += 1
 
     units: dict[str, Tally] = {u.name: Tally(u.name, u.name, quota_of(agency, u.name)) for u in agency.units}
@@ -187,7 +192,10 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
 def _questions(s: Session, agency: Agency, period: Period, now: datetime, stats: Stats) -> None:
     counts = defaultdict(int)
     by_unit: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for q in s.scalars(select(Question).where(Question.agency == agency.slug)):
+    touched = or_(and_(Question.received_at >= period.start, Question.received_at < period.end),
+                  and_(Question.answered_at >= period.start, Question.answered_at < period.end),
+                  Question.status.not_in((q_module.ANSWERED, q_module.DECLINED)))
+    for q in s.scalars(select(Question).where(Question.agency == agency.slug, touched)):
         unit = q.unit or "(chưa phân công)"
         if q.received_at in period:
             counts["received"] += 1
