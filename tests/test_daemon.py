@@ -45,7 +45,8 @@ def test_the_daemons_scheduler_sends_what_came_due_while_it_was_down(board):
     # Monday 23/11 09:00: the weekly digest came due at 07:30. The scheduler's first sweep runs at start-up.
     stop = threading.Event()
     worker = board.app.worker(board.agency, backlog="process")
-    thread = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"wait": 60}, daemon=True)
+    # A short IDLE wait: the loop sees `stop` within a second and ends as `mailbot run` ends it.
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"wait": 1}, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 20
@@ -53,8 +54,9 @@ def test_the_daemons_scheduler_sends_what_came_due_while_it_was_down(board):
             time.sleep(0.1)
     finally:
         stop.set()
-        worker.source.close()
         thread.join(10)
+        worker.source.close()
+    assert not thread.is_alive()
     [digest] = board.sink.to(HEAD)
     assert subject_of(digest).startswith("Bản tin tuần 16/11 – 22/11/2026")
     assert len(board.sink.to(SECRETARY)) == 1
