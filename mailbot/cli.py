@@ -309,12 +309,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         with app.db.transaction() as s:
             if args.send:
                 to = periodic_mail.leadership(agency)
-                stats = periodic_mail.send_report(s, agency, app.intake_for(agency).notifier, year, month, to, now,
-                                                  f"report-manual:{year}-{month:02d}:{now.isoformat()}")
+                stats, xlsx = periodic_mail.send_report(s, agency, app.intake_for(agency).notifier, year, month, to,
+                                                        now, f"report-manual:{year}-{month:02d}:{now.isoformat()}")
             else:
                 stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
+                xlsx = report_files.workbook(stats, agency)
         out = Path(args.out or f"bao-cao-{year}-{month:02d}.xlsx")
-        out.write_bytes(report_files.workbook(stats, agency))
+        out.write_bytes(xlsx)
         print(f"{agency.slug}: {stats.period.label}: received {stats.received}, approved {stats.approved}, "
               f"published {stats.published}, rejected {stats.rejected}; questions received "
               f"{stats.questions.get('received', 0)}, answered {stats.questions.get('answered', 0)} "

@@ -497,12 +497,6 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
     )
     if intake.default_category not in CATEGORIES:
         r.problem(f"{ipath}.default_category", f"{intake.default_category!r} is not one of {', '.join(CATEGORIES)}")
-    for cname, rule_name in intake.contribution_rules.items():
-        if cname not in CATEGORIES or not isinstance(rule_name, str):
-            r.problem(f"{ipath}.contribution_rules.{cname}", f"needs a category ({', '.join(CATEGORIES)}) "
-                                                             "and the name of a rule in [agency.deadlines]")
-        elif not isinstance(r_deadlines(raw).get(rule_name), dict):
-            r.problem(f"{ipath}.contribution_rules.{cname}", f"{rule_name!r} is not a rule in [agency.deadlines]")
     if intake.outside_senders not in OUTSIDE_SENDER_POLICIES:
         r.problem(f"{ipath}.outside_senders", f"must be one of {', '.join(OUTSIDE_SENDER_POLICIES)}")
     unknown_types = set(intake.accepted_types) - set(KNOWN_TYPES)
@@ -517,6 +511,12 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         sweep_minutes=r.get(rem_raw, "sweep_minutes", rem_path, int, ReminderSettings.sweep_minutes))
     calendar = _read_calendar(r.get(raw, "calendar", path, dict, {}), f"{path}.calendar", r)
     deadlines = r.get(raw, "deadlines", path, dict, {})
+    for cname, rule_name in intake.contribution_rules.items():
+        if cname not in CATEGORIES or not isinstance(rule_name, str):
+            r.problem(f"{ipath}.contribution_rules.{cname}", f"needs a category ({', '.join(CATEGORIES)}) "
+                                                             "and the name of a rule in [agency.deadlines]")
+        elif not isinstance(deadlines.get(rule_name), dict):
+            r.problem(f"{ipath}.contribution_rules.{cname}", f"{rule_name!r} is not a rule in [agency.deadlines]")
     questions = _read_questions(r.get(raw, "questions", path, dict, {}), f"{path}.questions", r, deadlines)
     schedule = _read_schedule(raw, path, r, deadlines)
     rules = {**deadlines, **{f"workflow.steps.{st.name}.deadline": st.deadline for st in workflow.steps if st.deadline}}
@@ -570,11 +570,6 @@ def _read_calendar(raw: dict, path: str, r: _Reader) -> WorkCalendar:
                 r.problem(f"{path}.{name}", f"{day!r} is not a date like \"2026-12-31\"")
     return WorkCalendar(office_hours=tuple(sorted(hours)) or WorkCalendar.office_hours,
                         days_off=days["days_off"], working_days=days["working_days"])
-
-
-def r_deadlines(raw: dict) -> dict:
-    value = raw.get("deadlines", {})
-    return value if isinstance(value, dict) else {}
 
 
 def _read_schedule(raw: dict, path: str, r: _Reader, deadlines: dict) -> ScheduleSettings:

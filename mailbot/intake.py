@@ -321,8 +321,7 @@ class Intake:
                           if set(was_missing) - set(article.missing) else ""])))
         s.flush()
         s.refresh(article, ["attachments"])
-        if contributions.rule_name(self.agency, article) and not contributions.assessed(s, article):
-            self._timing(s, article, [new_text], msg.from_addr, now, inbound.id)  # the date we asked for
+        self._timing(s, article, [new_text], msg.from_addr, now, inbound.id)  # the date we asked for, if we did
         completed = article.status == workflow.AWAITING_DETAILS and not article.missing
         if completed:
             workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)

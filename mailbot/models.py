@@ -134,7 +134,6 @@ class Question(Base):
     updated_at: Mapped[datetime]
     answered_at: Mapped[datetime | None]
     qa_text: Mapped[str] = mapped_column(Text, default="")       # prepared for the site's Q&A section
-    acknowledged: Mapped[bool] = mapped_column(default=False)
 
 
 class Attachment(Base):

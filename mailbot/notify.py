@@ -211,7 +211,7 @@ class Notifier:
                    message_id=token_message_id(token, self.agency), reply_to=self._token_reply_to(token))
 
     def reminder(self, s: Session, article: Article, deadline, threshold: str, to: list[str], now: datetime) -> None:
-        author_wait = article.status in (workflow.AWAITING_DETAILS, workflow.AWAITING_REVISION)
+        author_wait = article.status in workflow.AUTHOR_WAITS
         context = {**self._article_context(article), "threshold": threshold, "deadline": deadline,
                    "due": deadline.due_at.astimezone(TZ), "explanation": deadline.explanation}
         template = "article/author/reminder" if author_wait else "article/member/reminder"
@@ -297,7 +297,7 @@ class Notifier:
 
     def _period_context(self, stats) -> dict:
         return {"stats": stats, "rate": stats_module.rate, "basis": self.agency.schedule.quota_basis,
-                "contributed": lambda t: stats_module.contributed(self.agency, t), "tz": TZ}
+                "contributed": lambda t: stats_module.contributed(self.agency, t)}
 
     def digest(self, s, key, stats, to, now):
         self.send(s, key, "digest.board.weekly", "digest/board/weekly", to, self._period_context(stats), now)

@@ -133,11 +133,12 @@ def _monthly_report(s: Session, agency: Agency, notifier, now: datetime) -> int:
 
 
 def send_report(s: Session, agency: Agency, notifier, year: int, month: int, to: list[str], now: datetime,
-                key: str) -> stats_module.Stats:
+                key: str) -> tuple[stats_module.Stats, bytes]:
+    """Queue the month's report; returns its numbers and the workbook it carries."""
     stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
-    notifier.monthly_report(s, key, stats, to, now, workbook(stats, agency), chart_png(stats, agency),
-                            f"bao-cao-{year}-{month:02d}.xlsx")
-    return stats
+    xlsx = workbook(stats, agency)
+    notifier.monthly_report(s, key, stats, to, now, xlsx, chart_png(stats, agency), f"bao-cao-{year}-{month:02d}.xlsx")
+    return stats, xlsx
 
 
 def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:

@@ -149,6 +149,14 @@ class Questions:
         s.execute(update(ReviewToken).where(ReviewToken.question_id == q.id, ReviewToken.used_at.is_(None),
                                             ReviewToken.revoked_at.is_(None)).values(revoked_at=now))
 
+    def _store(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, q: Question,
+               version: int | None = None) -> list[Attachment]:
+        """A message's files, checked and kept like any attachment, filed under the question."""
+        files = self.store_files(s, inbound, msg, None, version=version)
+        for a in files:
+            a.question_id = q.id
+        return files
+
     # -- the time limit --------------------------------------------------------------------
 
     def _open_deadline(self, s: Session, q: Question, rule_name: str, start: datetime) -> None:
@@ -179,9 +187,7 @@ class Questions:
         apply(s, q, "filed", actor=msg.from_addr, now=now, inbound_id=inbound.id,
               detail=KIND_LABELS_VI[kind])
         inbound.question_id = q.id
-        files = self.store_files(s, inbound, msg, None)
-        for a in files:
-            a.question_id = q.id
+        self._store(s, inbound, msg, q)
         self._open_deadline(s, q, self.settings.feedback_rule if kind == FEEDBACK else self.settings.answer_rule, now)
         self._acknowledge(s, inbound, msg, q, "received", now)
         self._ask(s, q, now, inbound.id)
@@ -193,9 +199,7 @@ class Questions:
         q = s.get(Question, question_id)
         inbound.question_id = q.id
         added = (reply.split(msg.text).new or msg.text).strip()
-        files = self.store_files(s, inbound, msg, None)
-        for a in files:
-            a.question_id = q.id
+        files = self._store(s, inbound, msg, q)
         if added:
             q.body_text = f"{q.body_text}\n\n[Bổ sung {now.astimezone(TZ):%H:%M %d/%m/%Y}]\n{added}"
         note(s, q, "asker_added", actor=msg.from_addr, now=now, inbound_id=inbound.id,
@@ -223,7 +227,6 @@ class Questions:
             return
         s.add(Event(agency=q.agency, question_id=q.id, inbound_id=inbound.id, at=now, actor=msg.from_addr,
                     kind="acknowledged", from_status=position(q), to_status=position(q)))
-        q.acknowledged = True
         self.notifier.question_citizen(s, q, event, "", now, inbound=inbound, reply_to_msg=msg)
 
     # -- a reply carrying a token ----------------------------------------------------------
@@ -318,10 +321,7 @@ class Questions:
     def _cmd_answer(self, s, inbound, msg, q, row, argument, now) -> str:
         if not argument and not msg.attachments:
             raise Refused("lệnh TRẢ LỜI cần nội dung trả lời (viết ngay sau lệnh) hoặc tệp đính kèm")
-        files = [a for a in self.store_files(s, inbound, msg, None, version=q.answer_version + 1)
-                 if a.status == "ok"]
-        for a in files:
-            a.question_id = q.id
+        files = [a for a in self._store(s, inbound, msg, q, version=q.answer_version + 1) if a.status == "ok"]
         q.answer_text, q.answered_by = argument, msg.from_addr
         q.answer_version += 1
         first = self.settings.steps[0]

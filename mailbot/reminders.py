@@ -23,7 +23,6 @@ from mailbot.workcalendar import TZ
 
 log = logging.getLogger("mailbot.reminders")
 
-_AUTHOR_WAITS = (workflow.AWAITING_DETAILS, workflow.AWAITING_REVISION)
 
 
 def in_office_hours(agency: Agency, now: datetime) -> bool:
@@ -41,7 +40,7 @@ def thresholds(agency: Agency, deadline: Deadline, now: datetime) -> list[str]:
         passed.append("before")
     if now > deadline.due_at:
         passed.append("overdue")
-        if not deadline.position.startswith(_AUTHOR_WAITS):
+        if not deadline.position.startswith(workflow.AUTHOR_WAITS):
             days = settings.escalate_after_days
             if now > agency.calendar.add_working_days(deadline.due_at, days).due:
                 passed.append("escalate-deputy")
@@ -59,7 +58,7 @@ def _escalation(agency: Agency, threshold: str) -> list[str] | None:
 
 
 def recipients(agency: Agency, review, article: Article, threshold: str) -> list[str]:
-    if article.status in _AUTHOR_WAITS:
+    if article.status in workflow.AUTHOR_WAITS:
         return [article.submitter_email]
     escalated = _escalation(agency, threshold)
     return escalated if escalated is not None else [email for email, _ in review.holders(article)]

@@ -24,7 +24,6 @@ from mailbot.workcalendar import TZ
 OUTSIDE = "Ngoài cơ quan / chưa rõ đơn vị"
 IMAGES = ("jpg", "png", "gif", "bmp")
 CLOSED = (workflow.PUBLISHED, workflow.REJECTED, workflow.TAKEN_DOWN)
-_AUTHOR_WAITS = (workflow.AWAITING_DETAILS, workflow.AWAITING_REVISION)
 
 
 @dataclass(frozen=True)
@@ -100,15 +99,12 @@ class Stats:
 
 
 def unit_of(agency: Agency, author: dict) -> str:
-    for text in (author.get("unit", ""), (agency.staff_by_email(author.get("email", "")) or _NoStaff).unit):
+    staff = agency.staff_by_email(author.get("email", ""))
+    for text in (author.get("unit", ""), staff.unit if staff else ""):
         unit = agency.unit_named(text) if text else None
         if unit:
             return unit.name
     return OUTSIDE
-
-
-class _NoStaff:
-    unit = ""
 
 
 def quota_of(agency: Agency, unit_name: str) -> int:
@@ -177,7 +173,7 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
             kind = "questions"
         elif d.position == "contribution":
             kind = "contributions"
-        elif d.position.startswith(_AUTHOR_WAITS):
+        elif d.position.startswith(workflow.AUTHOR_WAITS):
             continue
         else:
             kind = "board"

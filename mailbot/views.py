@@ -75,15 +75,19 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
             "attempts": m.attempts, "sent_at": _iso(m.sent_at), "message_id": m.message_id,
             "last_error": m.last_error,
         } for m in out],
-        "deadlines": [{
-            "position": d.position, "rule": d.rule_name, "start": _iso(d.start_at), "due": _iso(d.due_at),
-            "closed": _iso(d.closed_at), "outcome": d.outcome, "explanation": d.explanation,
-        } for d in limits],
-        "history": [{
-            "at": _iso(e.at), "actor": e.actor, "event": e.kind, "from": e.from_status, "to": e.to_status,
-            "detail": e.detail, "message": e.inbound_id,
-        } for e in events],
+        "deadlines": _deadline_rows(limits),
+        "history": _history_rows(events),
     }
+
+
+def _deadline_rows(limits) -> list[dict]:
+    return [{"position": d.position, "rule": d.rule_name, "start": _iso(d.start_at), "due": _iso(d.due_at),
+             "closed": _iso(d.closed_at), "outcome": d.outcome, "explanation": d.explanation} for d in limits]
+
+
+def _history_rows(events) -> list[dict]:
+    return [{"at": _iso(e.at), "actor": e.actor, "event": e.kind, "from": e.from_status, "to": e.to_status,
+             "detail": e.detail, "message": e.inbound_id} for e in events]
 
 
 def question_rows(s: Session, agency: str | None = None) -> list[dict]:
@@ -122,9 +126,6 @@ def question_detail(s: Session, reference: str, agency: str | None = None) -> di
                          "disposition": m.disposition, "reason": m.reason} for m in inbound],
         "messages_out": [{"id": m.id, "kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status,
                           "last_error": m.last_error} for m in out],
-        "deadlines": [{"position": d.position, "rule": d.rule_name, "start": _iso(d.start_at), "due": _iso(d.due_at),
-                       "closed": _iso(d.closed_at), "outcome": d.outcome, "explanation": d.explanation}
-                      for d in limits],
-        "history": [{"at": _iso(e.at), "actor": e.actor, "event": e.kind, "from": e.from_status, "to": e.to_status,
-                     "detail": e.detail, "message": e.inbound_id} for e in events],
+        "deadlines": _deadline_rows(limits),
+        "history": _history_rows(events),
     }

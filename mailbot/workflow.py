@@ -18,6 +18,7 @@ APPROVED = "approved"
 PUBLISHED = "published"
 REJECTED = "rejected"
 TAKEN_DOWN = "taken_down"
+AUTHOR_WAITS = (AWAITING_DETAILS, AWAITING_REVISION)   # positions where the author, not the board, is awaited
 
 # (status, event) -> next status. `None` is an article not yet filed. A review step's name is
 # kept beside the status (article.step); moving from one step to the next is ("review", "step_approved").

@@ -41,7 +41,6 @@ def upgrade() -> None:
     sa.Column('updated_at', mailbot.models.UTCDateTime(), nullable=False),
     sa.Column('answered_at', mailbot.models.UTCDateTime(), nullable=True),
     sa.Column('qa_text', sa.Text(), nullable=False),
-    sa.Column('acknowledged', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['agency'], ['agencies.slug'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('agency', 'reference', name='uq_question_reference')
