@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailbot import deadlines, outbox, reminders
 from mailbot import periodic as periodic_mail
+from mailbot.authentication import Authenticator, DnsLookup
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency, Settings
 from mailbot.db import Database
@@ -147,9 +148,10 @@ class Worker:
 
 
 class App:
-    def __init__(self, settings: Settings, now: Callable[[], datetime] = utcnow):
+    def __init__(self, settings: Settings, now: Callable[[], datetime] = utcnow, dns: DnsLookup | None = None):
         self.settings = settings
         self.now = now
+        self.dns = dns  # DKIM key look-ups; None is the real DNS (tests pass their own keys)
         self.db = Database(settings.database_url)
         self.raw_store = BlobStore(settings.storage_dir / "raw")
         self.file_store = BlobStore(settings.storage_dir / "files")
@@ -177,7 +179,9 @@ class App:
 
     def intake_for(self, agency: Agency) -> Intake:
         notifier = Notifier(agency, self.renderer, self.file_store)
-        return Intake(agency, self.db, self.raw_store, self.file_store, notifier, now=self.now)
+        authenticator = Authenticator(agency.workflow.trusted_authserv_id,
+                                      agency.workflow.accept_unauthenticated_commands, dns=self.dns)
+        return Intake(agency, self.db, self.raw_store, self.file_store, notifier, authenticator, now=self.now)
 
     def worker(self, agency: Agency, backlog: str = "ask", source: Source | None = None,
                transport: outbox.Transport | None = None) -> Worker:

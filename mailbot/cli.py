@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -18,6 +19,8 @@ from mailbot import stats as stats_module
 from mailbot.app import App
 from mailbot.logs import setup_logging
 from mailbot.sources import BacklogDecisionNeeded
+
+log = logging.getLogger("mailbot.run")
 
 DEFAULT_CONFIG = "config/mailbot.toml"
 
@@ -43,7 +46,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"    outgoing {a.outgoing.redacted()}")
         print(f"    board {a.board_address}; {len(a.members)} members, {len(a.units)} units, "
               f"{len(a.staff)} staff; references {a.reference_prefix}-YYYY-NNNN")
+        print(f"    commands {command_authentication(a)}")
+        for warning in config.warnings(a):
+            print(f"  WARNING agency {a.slug}: {warning}")
     return 0
+
+
+def command_authentication(agency: config.Agency) -> str:
+    wf = agency.workflow
+    if wf.trusted_authserv_id:
+        return f"count when {wf.trusted_authserv_id}'s Authentication-Results show DMARC or aligned DKIM pass"
+    if wf.accept_unauthenticated_commands:
+        return "count on the token alone when no aligned DKIM signature verifies (accept_unauthenticated_commands)"
+    return "count only with an aligned DKIM signature verified here (DNS look-ups)"
 
 
 def _progress(total_label: str):
@@ -58,6 +73,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = App(settings)
     app.migrate()
     agencies = [a for a in settings.agencies if not args.agency or a.slug == args.agency]
+    for agency in agencies:
+        for warning in config.warnings(agency):
+            log.warning("configuration weakens a safeguard: %s", warning, extra={"agency": agency.slug})
     try:
         if args.once:
             for agency in agencies:

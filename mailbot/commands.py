@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailbot import reply
+from mailbot import htmltext, reply
+from mailbot.message import ParsedMessage
 from mailbot.vntext import collapse_space, fold
 
 
@@ -145,6 +146,20 @@ def find(text: str, commands: tuple[Command, ...] = COMMANDS) -> Found:
     if command.needs_argument and not argument:
         return Found(None, "", f"lệnh {command.usage.split(':')[0].split(' (')[0]} cần {command.needs_argument}")
     return Found(command, argument)
+
+
+def read(msg: ParsedMessage, commands: tuple[Command, ...] = COMMANDS) -> Found:
+    """The command in what the member sees: the plain text where there is one (hidden HTML never counts).
+
+    When the message also has an HTML alternative that shows a different command, the reply is
+    unclear: a client showing the HTML would have shown its reader something else.
+    """
+    found = find(msg.text, commands)
+    if found.command is not None and msg.alternative_html:
+        shown = find(htmltext.to_text(msg.alternative_html), commands)
+        if shown.command is not None and shown.command.name != found.command.name:
+            return Found(None, "", "phần HTML và phần văn bản của thư ghi hai lệnh khác nhau; xin gửi lại một lệnh")
+    return found
 
 
 def reject_reason(argument: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -15,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mailbot.paths import presets_dir
 from mailbot.vntext import fold
-from mailbot.workcalendar import TZ, WorkCalendar
+from mailbot.workcalendar import CLOCK_KINDS, TZ, WorkCalendar
 
 ROLES = ("head", "deputy_head", "member", "secretary", "director")
 CATEGORIES = ("news", "article", "document", "statistics", "report", "photos")
@@ -53,6 +55,9 @@ class Endpoint:
     folder: str = "INBOX"
     path: str = ""
     starttls: bool = False
+    # A password may go over a connection without TLS: only to loopback, or where the URL says
+    # `?plaintext=1` on purpose. Otherwise imap:// and smtp:// must upgrade with STARTTLS.
+    plaintext_ok: bool = False
 
     def redacted(self) -> str:
         return re.sub(r"//[^@/]*:[^@/]*@", "//***:***@", self.url)
@@ -126,6 +131,9 @@ class WorkflowSettings:
     undo_minutes: int = 15               # HOÀN TÁC / UNDO window
     reply_to_token: bool = False         # Reply-To: board+TOKEN@domain (needs plus-addressing on the server)
     trusted_authserv_id: str = ""        # Authentication-Results id stamped by the board's own server
+    # Without a trusted server, commands need a DKIM signature aligned with the sender's domain, checked
+    # here; true accepts a command on its token alone when none verifies (`mailbot check` warns).
+    accept_unauthenticated_commands: bool = False
 
     def step(self, name: str) -> Step | None:
         return next((s for s in self.steps if s.name == name), None)
@@ -259,18 +267,45 @@ class Settings:
 
 
 class _Reader:
-    """Reads typed values out of nested dicts, recording problems instead of raising."""
+    """Reads typed values out of nested dicts, recording problems instead of raising.
+
+    It remembers every key each table was asked for, so that `unknown_keys` can name, at any depth,
+    a key nothing reads: a misspelt `trusted_authserv_di` must fail loudly, not switch a check off.
+    """
 
     def __init__(self, file: str):
         self.file = file
         self.problems: list[Problem] = []
+        self._asked: dict[int, tuple[dict, str, set[str]]] = {}   # id(table) -> (table, path, keys asked)
+        self._free: set[int] = set()                                # tables whose keys are names, not settings
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(Problem(self.file, key, message))
 
+    def watch(self, table: dict, path: str) -> None:
+        self._asked.setdefault(id(table), (table, path, set()))
+
+    def free(self, table: Any) -> Any:
+        """A table whose keys are the user's own names (deadline rules, days off, categories' map)."""
+        if isinstance(table, dict):
+            self._free.add(id(table))
+        return table
+
+    def unknown_keys(self) -> None:
+        for table_id, (table, path, asked) in self._asked.items():
+            if table_id in self._free:
+                continue
+            for key in table:
+                if key not in asked:
+                    close = difflib.get_close_matches(key, sorted(asked), n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else f"; known here: {', '.join(sorted(asked))}"
+                    self.problem(f"{path}.{key}" if path else key, "unknown setting" + hint)
+
     def get(self, table: dict, key: str, path: str, kind: type | tuple, default: Any = None,
             required: bool = False) -> Any:
         full = f"{path}.{key}" if path else key
+        self.watch(table, path)
+        self._asked[id(table)][2].add(key)
         if key not in table:
             if required:
                 self.problem(full, "is required")
@@ -280,6 +315,8 @@ class _Reader:
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             self.problem(full, f"must be a {names}, not {type(value).__name__} ({value!r})")
             return default
+        if isinstance(value, dict):
+            self.watch(value, full)
         return value
 
     def tables(self, table: dict, key: str, path: str, fields: str) -> Iterator[tuple[dict, str]]:
@@ -287,6 +324,7 @@ class _Reader:
         for i, item in enumerate(self.get(table, key, path, list, [])):
             item_path = f"{path}.{key}[{i}]"
             if isinstance(item, dict):
+                self.watch(item, item_path)
                 yield item, item_path
             else:
                 self.problem(item_path, f"must be a table with {fields}")
@@ -322,13 +360,38 @@ def parse_endpoint(url: str, kinds: tuple[str, ...], base: Path) -> Endpoint:
     except ValueError as exc:
         raise ValueError(f"bad port: {exc}") from None
     query = parse_qs(parts.query)
-    starttls = query.get("starttls", ["0" if scheme in ("imaps", "smtps") else "auto"])[0]
+    unknown = sorted(set(query) - {"starttls", "plaintext"})
+    if unknown:
+        raise ValueError(f"unknown URL option {unknown[0]!r}; known: starttls, plaintext")
+    starttls = query.get("starttls", ["0" if scheme in ("imaps", "smtps") else "auto"])[0].lower()
+    plaintext = query.get("plaintext", ["0"])[0].lower()
+    for option, value in (("starttls", starttls), ("plaintext", plaintext)):
+        if value not in _YES + _NO + ("auto",) or option == "plaintext" and value == "auto":
+            raise ValueError(f"{option}={value!r}: use 1 or 0")
+    plaintext_ok = plaintext in _YES or is_loopback(parts.hostname)
+    if scheme in ("imap", "smtp") and starttls in _NO and not plaintext_ok and (parts.username or parts.password):
+        raise ValueError(f"{scheme}:// without STARTTLS would send the password in clear to {parts.hostname}; "
+                         f"use {scheme}s://, keep STARTTLS, or add ?plaintext=1 if that is really wanted")
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     return Endpoint(
         url=url, scheme=scheme, host=parts.hostname, port=port,
         username=unquote(parts.username or ""), password=unquote(parts.password or ""),
-        folder=folder, starttls=starttls in ("1", "true", "yes", "auto") and scheme in ("imap", "smtp"),
+        folder=folder, starttls=starttls not in _NO and scheme in ("imap", "smtp"), plaintext_ok=plaintext_ok,
     )
+
+
+_YES, _NO = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: a password sent there never leaves the machine."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -405,7 +468,9 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
             r.problem(f"{path}.preset", f"no preset {preset_name!r}; known: {', '.join(known)}")
         else:
             base_raw = _merge(base_raw, _load_toml(preset_file, r, f"{path}.preset").get("agency", {}))
+    r.free(raw)  # read as merged with its presets below: unknown keys are named there, with the same path
     raw = _merge(base_raw, raw)
+    r.get(raw, "preset", path, str)
 
     slug = r.get(raw, "slug", path, str, "", required=True)
     if slug and not _SLUG_RE.match(slug):
@@ -471,7 +536,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
     domains = tuple(d.lower().lstrip("@") for d in r.get(raw, "accepted_domains", path, list, []))
 
     categories = []
-    for cname, c in r.get(raw, "categories", path, dict, {}).items():
+    for cname, c in r.free(r.get(raw, "categories", path, dict, {})).items():
         cpath = f"{path}.categories.{cname}"
         if cname not in CATEGORIES:
             r.problem(cpath, f"unknown category; use one of {', '.join(CATEGORIES)}")
@@ -493,7 +558,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         outside_senders=r.get(intake_raw, "outside_senders", ipath, str, "accept"),
         require_email=r.get(intake_raw, "require_email", ipath, bool, False),
         admin_address=r.email(intake_raw, "admin_address", ipath, required=False),
-        contribution_rules=r.get(intake_raw, "contribution_rules", ipath, dict, {}),
+        contribution_rules=r.free(r.get(intake_raw, "contribution_rules", ipath, dict, {})),
     )
     if intake.default_category not in CATEGORIES:
         r.problem(f"{ipath}.default_category", f"{intake.default_category!r} is not one of {', '.join(CATEGORIES)}")
@@ -510,7 +575,7 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
         escalate_after_days=r.get(rem_raw, "escalate_after_days", rem_path, int, ReminderSettings.escalate_after_days),
         sweep_minutes=r.get(rem_raw, "sweep_minutes", rem_path, int, ReminderSettings.sweep_minutes))
     calendar = _read_calendar(r.get(raw, "calendar", path, dict, {}), f"{path}.calendar", r)
-    deadlines = r.get(raw, "deadlines", path, dict, {})
+    deadlines = r.free(r.get(raw, "deadlines", path, dict, {}))
     for cname, rule_name in intake.contribution_rules.items():
         if cname not in CATEGORIES or not isinstance(rule_name, str):
             r.problem(f"{ipath}.contribution_rules.{cname}", f"needs a category ({', '.join(CATEGORIES)}) "
@@ -521,11 +586,16 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
     schedule = _read_schedule(raw, path, r, deadlines)
     rules = {**deadlines, **{f"workflow.steps.{st.name}.deadline": st.deadline for st in workflow.steps if st.deadline}}
     for rule_name, rule in rules.items():
+        key = rule_name if rule_name.startswith("workflow.") else f"deadlines.{rule_name}"
         try:
             calendar.deadline(rule if isinstance(rule, dict) else {}, datetime(2026, 1, 5, 8, 0, tzinfo=TZ))
         except (ValueError, TypeError, KeyError) as exc:
-            key = rule_name if rule_name.startswith("workflow.") else f"deadlines.{rule_name}"
             r.problem(f"{path}.{key}", f"not a deadline rule: {exc}")
+            continue
+        for extra in sorted(set(rule) - {*CLOCK_KINDS, "period"} if isinstance(rule, dict) else ()):
+            close = difflib.get_close_matches(extra, [*CLOCK_KINDS, "period"], n=1, cutoff=0.6)
+            r.problem(f"{path}.{key}.{extra}", "unknown setting" + (f"; did you mean {close[0]!r}?" if close else
+                                                                    f"; use one of {', '.join(CLOCK_KINDS)}"))
 
     if any(e is None for e in endpoints.values()) or not board:
         return None
@@ -563,7 +633,7 @@ def _read_calendar(raw: dict, path: str, r: _Reader) -> WorkCalendar:
     days = {}
     for name in ("days_off", "working_days"):
         days[name] = {}
-        for day, why in r.get(raw, name, path, dict, {}).items():
+        for day, why in r.free(r.get(raw, name, path, dict, {})).items():
             try:
                 days[name][date.fromisoformat(day)] = str(why)
             except ValueError:
@@ -600,7 +670,7 @@ def _read_schedule(raw: dict, path: str, r: _Reader, deadlines: dict) -> Schedul
     basis = r.get(quotas, "basis", qpath, str, d.quota_basis)
     if basis not in QUOTA_BASES:
         r.problem(f"{qpath}.basis", f"must be one of {', '.join(QUOTA_BASES)}")
-    staff_quota = r.get(quotas, "staff_monthly", qpath, dict, {})
+    staff_quota = r.free(r.get(quotas, "staff_monthly", qpath, dict, {}))
     for category, n in staff_quota.items():
         if category not in CATEGORIES or not isinstance(n, int) or n < 0:
             r.problem(f"{qpath}.staff_monthly.{category}", f"needs a category ({', '.join(CATEGORIES)}) and a count")
@@ -649,7 +719,7 @@ def _read_steps(raw: dict, path: str, r: _Reader) -> tuple[Step, ...]:
         if bad or not roles:
             r.problem(f"{spath}.roles", f"needs roles from {', '.join(ROLES)} (got {list(roles)})")
         steps.append(Step(name=name, label=r.get(st, "label", spath, str, name), roles=roles,
-                          deadline=r.get(st, "deadline", spath, dict, {})))
+                          deadline=r.free(r.get(st, "deadline", spath, dict, {}))))
     names = [s.name for s in steps]
     if len(set(names)) != len(names):
         r.problem(f"{path}.steps", "step names must differ")
@@ -667,12 +737,31 @@ def _read_workflow(raw: dict, path: str, r: _Reader) -> WorkflowSettings:
         undo_minutes=r.get(raw, "undo_minutes", path, int, defaults.undo_minutes),
         reply_to_token=r.get(raw, "reply_to_token", path, bool, False),
         trusted_authserv_id=r.get(raw, "trusted_authserv_id", path, str, ""),
+        accept_unauthenticated_commands=r.get(raw, "accept_unauthenticated_commands", path, bool, False),
     )
 
 
 # Attachment kinds mailbot can recognise; `accepted_types` picks from these.
 KNOWN_TYPES = ("docx", "doc", "odt", "pdf", "jpg", "png", "gif", "bmp", "xlsx", "xls", "ods", "txt",
                "mp3", "mp4", "zip")
+
+
+def warnings(agency: Agency) -> list[str]:
+    """What loads but weakens a safeguard: `mailbot check` prints these, and `run` logs them."""
+    out = []
+    wf = agency.workflow
+    if wf.accept_unauthenticated_commands and not wf.trusted_authserv_id:
+        out.append("workflow.accept_unauthenticated_commands = true: a reply command is accepted on its token "
+                   "alone when no DKIM signature of the sender's domain verifies; anyone who sees a notification "
+                   "and can forge its member's From address can decide")
+    if wf.accept_unauthenticated_commands and wf.trusted_authserv_id:
+        out.append("workflow.accept_unauthenticated_commands is ignored: trusted_authserv_id is set, and its "
+                   "Authentication-Results decide")
+    for name, endpoint in (("mailbox", agency.mailbox), ("outgoing", agency.outgoing)):
+        if endpoint.scheme in ("imap", "smtp") and endpoint.password and endpoint.plaintext_ok \
+                and not is_loopback(endpoint.host):
+            out.append(f"{name}: ?plaintext=1 lets the password go to {endpoint.host} without TLS")
+    return out
 
 
 def load(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
@@ -709,9 +798,8 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
     slugs = [a.slug for a in agencies]
     for slug in {s for s in slugs if slugs.count(s) > 1}:
         r.problem("agency", f"slug {slug!r} is used twice")
-    known = set(raw.keys()) - {"database", "storage", "agency"}
-    for key in sorted(known):
-        r.problem(key, "unknown setting")
+    r.watch(raw, "")
+    r.unknown_keys()
     if r.problems:
         raise ConfigError(r.problems)
     return Settings(source=path, database_url=database, storage_dir=storage, agencies=tuple(agencies))

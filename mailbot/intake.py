@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailbot import attachments as files
 from mailbot import contributions, deadlines, filing, reply, rules, sender, workflow
+from mailbot.authentication import Authenticator
 from mailbot.questions import Questions
 from mailbot.review import Result, Review, find_token, tokens_in
 from mailbot.blobs import BlobStore
@@ -58,8 +59,10 @@ def prepare(msg: ParsedMessage) -> Prepared:
 
 class Intake:
     def __init__(self, agency: Agency, db: Database, raw_store: BlobStore, file_store: BlobStore,
-                 notifier: Notifier, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 notifier: Notifier, authenticator: Authenticator,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.agency = agency
+        self.authenticator = authenticator
         self.db = db
         self.raw_store = raw_store
         self.file_store = file_store
@@ -106,11 +109,13 @@ class Intake:
             elif decision.disposition == rules.FOLLOWUP:
                 reference = self._follow_up(s, inbound, prepared, facts.thread_article_id, now)
             elif decision.disposition == rules.COMMAND:
-                result = self._command(s, inbound, msg, now)
+                result = self._command(s, inbound, msg, raw, now)
                 inbound.reason = f"{decision.rule}: {result.summary}"
                 reference = self._reference_of(s, inbound)
             elif decision.disposition == rules.HOLD:
                 self.notifier.held(s, inbound, msg, now)
+                if decision.rule == "ambiguous-sender":
+                    self._alert_ambiguous(s, inbound, msg, now)
             elif decision.rule == "bounce" and facts.bounced_outbox_ids:
                 self._record_bounce(s, inbound, facts.bounced_outbox_ids, now)
             if inbound.article_id:
@@ -119,14 +124,33 @@ class Intake:
                                                 "rule": decision.rule, "reference": reference})
             return Outcome(inbound.id, decision.disposition, inbound.reason, reference, True)
 
-    def _command(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> Result:
+    def _command(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, raw: bytes, now: datetime) -> Result:
         row = find_token(s, self.agency, msg)
         if row is None:
-            log.warning("command with an unknown token", extra={"from": msg.from_addr})
+            log.warning("command with an unknown token", extra={"inbound_id": inbound.id})
             return Result(False, "unknown-token: mã lệnh không tồn tại; không có hiệu lực")
+        verdict = self.authenticator.verdict(raw, msg)
+        log.info("command reply authenticated" if verdict.authentic else "command reply not authenticated",
+                 extra={"inbound_id": inbound.id, "how": verdict.how})
         if row.question_id is not None:
-            return self.questions.handle(s, inbound, msg, row, now)
-        return self.review.handle(s, inbound, msg, row, now)
+            return self.questions.handle(s, inbound, msg, row, now, verdict)
+        return self.review.handle(s, inbound, msg, row, now, verdict)
+
+    def _alert_ambiguous(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> None:
+        """A reply with a token and no one clear sender: nobody's command, and the head is told."""
+        row = find_token(s, self.agency, msg)
+        if row is None:
+            return
+        why = f"người gửi không rõ ràng ({msg.sender_problem}); thư không được coi là lệnh"
+        if row.question_id is not None:
+            question = s.get(Question, row.question_id)
+            inbound.question_id = row.question_id
+            self.notifier.question_forgery(s, inbound, question, row, why, now)
+        else:
+            article = s.get(Article, row.article_id)
+            inbound.article_id = row.article_id
+            workflow.note(s, article, "forgery", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=why)
+            self.notifier.forgery_alert(s, inbound, article, row, why, now)
 
     @staticmethod
     def _reference_of(s: Session, inbound: InboundMessage) -> str | None:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.header import Header, decode_header, make_header
+from email.headerregistry import HeaderRegistry
 from email.message import Message
 
 from mailbot import htmltext
@@ -58,6 +59,15 @@ class ParsedMessage:
     enclosed_ids: tuple[str, ...] = ()
     report_type: str = ""
     defects: tuple[str, ...] = ()
+    # Why the sender is not one unambiguous mailbox (two From headers, a group, a second address, a
+    # Sender that differs from From, a From the parser had to guess at); "" when it is. A message
+    # with a sender problem never carries a command.
+    sender_problem: str = ""
+    # Authentication-Results values as they stand in the header (unfolded, not decoded), top first.
+    auth_results: tuple[str, ...] = ()
+    # The HTML alternative of a message whose plain text was kept, sanitised: commands are read from
+    # the plain text, and an HTML part that shows a different command makes the reply unclear.
+    alternative_html: str = ""
 
     def header(self, name: str) -> str:
         values = self.headers.get(name.lower())
@@ -92,10 +102,8 @@ def msgids(value: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def decode_header_value(value: str | None) -> str:
-    """RFC 2047 words and raw 8-bit header bytes to NFC text; never raises."""
-    if value is None:
-        return ""
+def _raw_text(value: object) -> str:
+    """A header value as its sender wrote it, unfolded: encoded-words left alone, raw 8-bit read as UTF-8."""
     if isinstance(value, Header):
         # compat32 wraps raw 8-bit header text in a Header whose str() is U+FFFD: take the text back.
         value = "".join(chunk if isinstance(chunk, str) else chunk.decode("latin-1") for chunk, _ in value._chunks)
@@ -103,6 +111,14 @@ def decode_header_value(value: str | None) -> str:
     if any("\udc80" <= c <= "\udcff" for c in value):
         # compat32 hands raw 8-bit header bytes over as surrogate escapes (RFC 6532 mail).
         value, _ = decode_bytes(value.encode("ascii", "surrogateescape"), "utf-8")
+    return re.sub(r"\r?\n[ \t]*", " ", value)
+
+
+def decode_header_value(value: object) -> str:
+    """RFC 2047 words and raw 8-bit header bytes to NFC text; never raises."""
+    if value is None:
+        return ""
+    value = _raw_text(value)
     try:
         chunks = decode_header(value)
     except Exception:  # noqa: BLE001 - a malformed encoded-word: keep the text as it is
@@ -126,13 +142,71 @@ def _unfold(value: str) -> str:
     return re.sub(r"\r?\n[ \t]+", " ", value).replace("\r", "").replace("\n", " ").strip()
 
 
+_REGISTRY = HeaderRegistry()
+MAX_ADDRESS_HEADER = 16_384  # characters of an address header given to the parser; the rest is a defect
+
+
+
+
+@dataclass(frozen=True)
+class _AddressList:
+    pairs: tuple[tuple[str, str], ...]   # (display name, lower-cased addr-spec), in order
+    problem: str                         # "" when the header is one clean address list
+
+
+def _address_list(msg: Message, name: str) -> _AddressList:
+    """Addresses from the header's structure (RFC 5322 address-list), never from decoded display text.
+
+    A display name may decode to "Phạm Quốc Bảo <bao.pq@agency>": it stays a name, and the address is
+    the addr-spec that follows it.
+    """
+    values = [_raw_text(v) for v in msg.get_all(name, [])]
+    pairs: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for value in values:
+        if len(value) > MAX_ADDRESS_HEADER:
+            problems.append(f"{name} dài quá {MAX_ADDRESS_HEADER} ký tự")
+            value = value[:MAX_ADDRESS_HEADER].rsplit(",", 1)[0]
+        try:
+            header = _REGISTRY(name, value)
+        except Exception:  # noqa: BLE001 - the parser gave up: no structure to trust
+            problems.append(f"không đọc được {name}")
+            continue
+        if header.defects:
+            problems.append(f"{name} sai cú pháp")
+        if any(group.display_name is not None for group in header.groups):
+            problems.append(f"{name} là một nhóm địa chỉ")
+        for address in header.addresses:
+            if address.username and address.domain and "@" in address.addr_spec:
+                pairs.append((nfc(address.display_name).strip(), nfc(address.addr_spec).lower()))
+            else:
+                problems.append(f"{name} có địa chỉ không đầy đủ")
+    return _AddressList(tuple(pairs), "; ".join(dict.fromkeys(problems)))
+
+
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
-    values = [decode_header_value(v) for v in msg.get_all(name, [])]
-    try:
-        pairs = email.utils.getaddresses(values)
-    except Exception:  # noqa: BLE001
-        pairs = []
-    return [(nfc(n).strip(), a.strip().lower()) for n, a in pairs if a and "@" in a]
+    return list(_address_list(msg, name).pairs)
+
+
+def _sender(msg: Message) -> tuple[str, str, str]:
+    """(display name, address, problem) of the one mailbox the message is from."""
+    count = len(msg.get_all("from", []))
+    parsed = _address_list(msg, "from")
+    problems = [parsed.problem] if parsed.problem else []
+    if count > 1:
+        problems.append(f"thư có {count} dòng From")
+    if len(parsed.pairs) > 1:
+        problems.append(f"From có {len(parsed.pairs)} địa chỉ")
+    name, addr = parsed.pairs[0] if parsed.pairs else ("", "")
+    if not addr and count:
+        problems.append("From không có địa chỉ hợp lệ")
+    if msg.get_all("sender"):
+        sender = _address_list(msg, "sender")
+        if len(msg.get_all("sender", [])) > 1 or len(sender.pairs) != 1 or sender.problem:
+            problems.append("dòng Sender không phải một địa chỉ")
+        elif sender.pairs[0][1] != addr:
+            problems.append(f"Sender ({sender.pairs[0][1]}) khác From ({addr})")
+    return name, addr, "; ".join(problems)
 
 
 def _date(msg: Message) -> datetime | None:
@@ -197,6 +271,7 @@ class _Walker:
     def __init__(self) -> None:
         self.plain: list[str] = []
         self.html: list[str] = []
+        self.alternative_html: list[str] = []
         self.attachments: list[Part] = []
         self.enclosed_ids: list[str] = []
         self.defects: list[str] = []
@@ -254,6 +329,7 @@ class _Walker:
             if isinstance(sub, Message):
                 self.walk(sub, depth)
         if len(self.plain) > before_plain and any(t.strip() for t in self.plain[before_plain:]):
+            self.alternative_html.extend(self.html[before_html:])
             del self.html[before_html:]
 
     def _enclosed(self, part: Message, depth: int) -> None:
@@ -329,12 +405,9 @@ def parse(raw: bytes) -> ParsedMessage:
         text, text_from_html = htmltext.to_text(html), True
     text = text.replace("\r\n", "\n").replace("\r", "\n")
 
-    from_pairs = _addresses(msg, "from")
-    if len(from_pairs) > 1:
-        defects.append("more than one From address; the first is used")
-    if not from_pairs and msg.get("from"):
-        defects.append("From header has no usable address")
-    from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
+    from_name, from_addr, sender_problem = _sender(msg)
+    if sender_problem:
+        defects.append(f"sender: {sender_problem}")
     reply_to = _addresses(msg, "reply-to")
     headers = {}
     for name in _KEPT_HEADERS:
@@ -365,4 +438,7 @@ def parse(raw: bytes) -> ParsedMessage:
         enclosed_ids=tuple(dict.fromkeys(walker.enclosed_ids)),
         report_type=report_type,
         defects=tuple(dict.fromkeys(defects)),
+        sender_problem=sender_problem,
+        auth_results=tuple(_raw_text(v).strip() for v in msg.get_all("authentication-results", [])),
+        alternative_html=htmltext.sanitize("\n".join(walker.alternative_html)) if walker.alternative_html else "",
     )

@@ -73,7 +73,10 @@ class FileTransport:
 
 
 class SmtpTransport:
-    """aiosmtplib over one connection per batch; smtps:// is TLS from the start, smtp:// upgrades if offered."""
+    """aiosmtplib over one connection per batch; smtps:// is TLS from the start, smtp:// upgrades with STARTTLS.
+
+    A password goes only over TLS, unless the endpoint allows plaintext (loopback, or `?plaintext=1`).
+    """
 
     def __init__(self, endpoint: Endpoint, timeout: float = 60, tls_context: ssl.SSLContext | None = None):
         self.endpoint = endpoint
@@ -91,6 +94,10 @@ class SmtpTransport:
         try:
             await client.connect()
             if e.username and e.password:
+                if client.get_transport_info("sslcontext") is None and not e.plaintext_ok:
+                    raise aiosmtplib.SMTPException(
+                        f"{e.host} offers no STARTTLS: the SMTP password would go in clear; use smtps://, "
+                        "enable STARTTLS on the server, or add ?plaintext=1 to the URL")
                 await client.login(e.username, e.password)
             for m in messages:
                 try:

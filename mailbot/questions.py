@@ -21,6 +21,7 @@ from mailbot import commands, filing, redact, reply, sender
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage
 from mailbot.models import Attachment, Deadline, Event, InboundMessage, Question, ReviewToken
+from mailbot.authentication import Verdict
 from mailbot.review import Result, new_token, sender_refusal
 from mailbot.vntext import fold
 from mailbot.workcalendar import TZ
@@ -232,18 +233,21 @@ class Questions:
     # -- a reply carrying a token ----------------------------------------------------------
 
     def handle(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, row: ReviewToken,
-               now: datetime) -> Result:
+               now: datetime, verdict: Verdict) -> Result:
         q = s.scalars(select(Question).where(Question.id == row.question_id).with_for_update()).one()
         inbound.question_id = q.id
-        refusal = sender_refusal(self.agency, row, msg)
+        refusal = sender_refusal(self.agency, row, msg, verdict)
         if refusal:
-            code, why = refusal
-            note(s, q, "refused" if code == "not-member" else "forgery", actor=msg.from_addr, now=now,
-                 inbound_id=inbound.id, detail=why)
-            if code != "not-member":
-                self.notifier.question_forgery(s, inbound, q, row, why, now)
-            return Result(False, f"{code}: {why}; không có hiệu lực")
-        found = commands.find(msg.text, commands.QUESTION_COMMANDS)
+            note(s, q, "forgery" if refusal.forgery else "refused", actor=msg.from_addr, now=now,
+                 inbound_id=inbound.id, detail=refusal.reason)
+            if refusal.forgery:
+                self.notifier.question_forgery(s, inbound, q, row, refusal.reason, now)
+            elif refusal.code == "not-recipient":
+                self.notifier.question_receipt(s, inbound, msg, q, f"Lệnh không có hiệu lực: thông báo này gửi cho "
+                                               f"{row.member}; chỉ người nhận thông báo mới xử lý được.",
+                                               self.holders(q), now, refused=True)
+            return Result(False, f"{refusal.code}: {refusal.reason}; không có hiệu lực")
+        found = commands.read(msg, commands.QUESTION_COMMANDS)
         if found.command is None or found.command.name == "help":
             self.notifier.question_receipt(s, inbound, msg, q, "", self.holders(q), now, problem=found.problem
                                            or "hướng dẫn")

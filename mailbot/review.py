@@ -1,9 +1,9 @@
 """Review by reply: who is asked to decide, whether a reply's command counts, and what it does.
 
 A command counts only when every check holds: it answers a notification mailbot sent to that
-member for that article, version and step (the token); the sender is that member and holds the
-role the step needs; where the board's own server stamps Authentication-Results, DKIM or DMARC
-passed; the member is not the article's author. The first valid decision on a step wins.
+member for that article, version and step (the token); the sender is one unambiguous mailbox, that
+member's, authenticated for its domain (mailbot.authentication) and still holding the role the step
+needs; the member is not the article's author. The first valid decision on a step wins.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailbot import commands, workflow
+from mailbot.authentication import Verdict
 from mailbot.config import Agency, Member
 from mailbot.message import ParsedMessage
 from mailbot.models import Article, Event, InboundMessage, ReviewToken
@@ -62,21 +63,6 @@ def tokens_in(msg: ParsedMessage, agency: Agency) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def authentication_ok(msg: ParsedMessage, trusted_id: str) -> tuple[bool, str]:
-    """DKIM or DMARC pass in the topmost Authentication-Results our own server stamped; others are ignored."""
-    if not trusted_id:
-        return True, "no trusted authserv-id configured"
-    for value in msg.headers.get("authentication-results", ()):
-        authserv = value.split(";", 1)[0].strip().split()[0].lower() if value.strip() else ""
-        if authserv != trusted_id.lower():
-            continue  # stamped by someone else, further down the path: not ours to trust
-        results = value.lower()
-        if re.search(r"\bdkim=pass\b", results) or re.search(r"\bdmarc=pass\b", results):
-            return True, "DKIM/DMARC pass"
-        return False, f"Authentication-Results của {trusted_id} không có dkim=pass hay dmarc=pass"
-    return True, f"no Authentication-Results from {trusted_id}"
-
-
 def holds_role(agency: Agency, email: str, role: str) -> bool:
     """Whether `email` still holds `role` in the configuration (a unit's head or focal point, or a board role)."""
     email = email.lower()
@@ -97,16 +83,49 @@ def find_token(s: Session, agency: Agency, msg: ParsedMessage) -> ReviewToken | 
     return None
 
 
-def sender_refusal(agency: Agency, row: ReviewToken, msg: ParsedMessage) -> tuple[str, str] | None:
-    """Why a reply carrying `row` does not count as its member's, or None: (code, reason in Vietnamese)."""
+@dataclass(frozen=True)
+class Refusal:
+    """Why a reply carrying a token does not count as its member's command."""
+
+    code: str     # ambiguous-sender | unauthenticated | forged-sender | not-recipient | not-member
+    reason: str   # in Vietnamese, for the audit trail, the alert and the note
+
+    @property
+    def forgery(self) -> bool:
+        """Someone may be passing for a member: the head is alerted and the sender is told nothing."""
+        return self.code in ("ambiguous-sender", "unauthenticated", "forged-sender")
+
+
+def is_colleague(agency: Agency, email: str) -> bool:
+    """Someone the agency knows: a member, staff, a unit's head or focal point, or an accepted domain."""
+    return bool(agency.member_by_email(email) or agency.staff_by_email(email) or agency.is_accepted_domain(email)
+                or any(email == u.head or email in u.focal_points for u in agency.units))
+
+
+def sender_refusal(agency: Agency, row: ReviewToken, msg: ParsedMessage, verdict: Verdict) -> Refusal | None:
+    """Whether the reply is the token's member's own, authenticated, and the member still holds the role.
+
+    Forgery and misuse are told apart: a From that is not the member's and not authentic, or the
+    member's own address without authentication, is a forgery. An authentic colleague who replies to
+    a notification forwarded to them (the article's author, say) is not a forger: they get a polite
+    note that only the member it was sent to can decide.
+    """
     sender = msg.from_addr
-    if sender != row.member.lower():
-        return "forged-sender", f"thư mang mã gửi cho {row.member} nhưng từ {sender} (From khác người nhận thông báo)"
+    member = row.member.lower()
+    if msg.sender_problem:
+        return Refusal("ambiguous-sender", f"người gửi không rõ ràng ({msg.sender_problem})")
+    if not verdict.authentic:
+        if sender != member:
+            return Refusal("forged-sender", f"thư mang mã gửi cho {row.member} nhưng từ {sender}, không xác thực "
+                                            f"được ({verdict.reason})")
+        return Refusal("unauthenticated", f"thư từ {sender} không xác thực được ({verdict.reason})")
+    if sender != member:
+        if is_colleague(agency, sender):
+            return Refusal("not-recipient", f"{sender} trả lời thông báo gửi cho {row.member}; chỉ người nhận "
+                                            "thông báo mới quyết định được")
+        return Refusal("forged-sender", f"người ngoài cơ quan ({sender}) dùng mã của thông báo gửi cho {row.member}")
     if not holds_role(agency, sender, row.role):
-        return "not-member", "người gửi không (còn) giữ vai trò cho bước này"
-    ok, why = authentication_ok(msg, agency.workflow.trusted_authserv_id)
-    if not ok:
-        return "unauthenticated", why
+        return Refusal("not-member", "người gửi không (còn) giữ vai trò cho bước này")
     return None
 
 
@@ -200,21 +219,24 @@ class Review:
     # -- a reply with a token ----------------------------------------------------------------
 
     def handle(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, row: ReviewToken,
-               now: datetime) -> Result:
+               now: datetime, verdict: Verdict) -> Result:
         # Lock the article: of two decisions on one step, the first to get here wins.
         article = s.scalars(select(Article).where(Article.id == row.article_id).with_for_update()).one()
         inbound.article_id = article.id
         sender = msg.from_addr
-        refusal = sender_refusal(self.agency, row, msg)
+        refusal = sender_refusal(self.agency, row, msg, verdict)
         if refusal:
-            code, why = refusal
-            workflow.note(s, article, "refused" if code == "not-member" else "forgery", actor=sender, now=now,
-                          inbound_id=inbound.id, detail=why)
-            if code != "not-member":
-                self.notifier.forgery_alert(s, inbound, article, row, why, now)
-            return Result(False, f"{code}: {why}; không có hiệu lực")
+            workflow.note(s, article, "forgery" if refusal.forgery else "refused", actor=sender, now=now,
+                          inbound_id=inbound.id, detail=refusal.reason)
+            if refusal.forgery:
+                self.notifier.forgery_alert(s, inbound, article, row, refusal.reason, now)
+            elif refusal.code == "not-recipient":
+                self.notifier.receipt(s, inbound, msg, article, f"Lệnh không có hiệu lực: thông báo này gửi cho "
+                                      f"{row.member}; chỉ người nhận thông báo mới quyết định được ở bước này.",
+                                      self.holders(article), now, refused=True)
+            return Result(False, f"{refusal.code}: {refusal.reason}; không có hiệu lực")
 
-        found = commands.find(msg.text)
+        found = commands.read(msg)
         if found.command is None:
             self.notifier.help(s, inbound, msg, article, found.problem, now)
             return Result(False, f"no-command: {found.problem}; đã gửi hướng dẫn")

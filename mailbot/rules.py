@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailbot import commands
 from mailbot.config import Agency, Member
 from mailbot.message import ParsedMessage
 from mailbot.vntext import fold
@@ -115,6 +116,15 @@ def _duplicate(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | N
     return None
 
 
+def _ambiguous_sender(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    # A reply to the board whose sender is not one clear mailbox never carries a command.
+    if msg.sender_problem and (facts.carries_token or facts.sender_member or facts.thread_article_id is not None
+                               or facts.thread_question_id is not None):
+        return Decision(HOLD, "ambiguous-sender", f"người gửi không rõ ràng ({msg.sender_problem}); thư không được "
+                                                  "coi là lệnh, cần Thư ký xem")
+    return None
+
+
 def _command(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if facts.carries_token:
         return Decision(COMMAND, "command-reply", "thư trả lời thông báo xét duyệt")
@@ -137,9 +147,15 @@ def _thread(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None
         if msg.from_addr in facts.thread_article_people:
             return Decision(FOLLOWUP, "follow-up", "thư bổ sung cho bài đã nhận")
         if facts.sender_member is not None:
+            found = commands.read(msg)
+            if found.command is not None:
+                return Decision(HOLD, "command-without-token",
+                                f"lệnh {found.command.usage.split(' (')[0]} không mang mã của một thông báo xét "
+                                "duyệt (thư chỉ gắn với bài qua tiêu đề hoặc luồng thư); lệnh chỉ có hiệu lực khi "
+                                "trả lời đúng thông báo mailbot gửi cho người quyết định. Cần Thư ký xem")
             return Decision(HOLD, "board-reply",
-                            "thành viên Ban Biên tập trả lời thông báo của bài; lệnh xử lý bằng thư trả lời "
-                            "chưa được hỗ trợ, cần Thư ký xem")
+                            "thành viên Ban Biên tập viết trong luồng thư của bài nhưng không trả lời một thông báo "
+                            "xét duyệt; cần Thư ký xem")
         return Decision(HOLD, "thread-stranger",
                         "thư trong luồng của một bài nhưng từ người khác người gửi bài; cần Thư ký xem")
     if facts.replies_to_our_mail:
@@ -201,6 +217,8 @@ CHAIN: tuple[Rule, ...] = (
     Rule("auto-reply", "RFC 3834 and vendor auto-replies, in Vietnamese and English", _auto_reply),
     Rule("bulk", "mailing lists and bulk mail", _bulk),
     Rule("duplicate", "a second message with a Message-ID already seen", _duplicate),
+    Rule("ambiguous-sender", "a reply to the board whose sender is not one clear mailbox: never a command",
+         _ambiguous_sender),
     Rule("command-reply", "a reply to a review notification: the review module checks and applies it", _command),
     Rule("no-sender", "no From address to answer", _no_sender),
     Rule("thread", "follow-ups and replies in an article's thread", _thread),

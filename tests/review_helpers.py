@@ -38,6 +38,7 @@ accepted_domains = ["binhphuoc.gov.vn"]
 [agency.workflow]
 trusted_authserv_id = "{authserv}"
 reply_to_token = true
+{workflow_extra}
 
 [[agency.members]]
 name = "{head[0]}"
@@ -79,19 +80,31 @@ phone = "0912 345 678"
 """
 
 
+# The board's own mail server, as it stamps Authentication-Results on what it receives.
+AUTHSERV = "mx.binhphuoc.gov.vn"
+
+
+def stamp(sender: str, dmarc: str = "pass") -> tuple[tuple[str, str], ...]:
+    """The Authentication-Results the board's server adds to mail from `sender`."""
+    domain = sender.rpartition("@")[2]
+    return (("Authentication-Results", f"{AUTHSERV}; spf=pass smtp.mailfrom={domain}; dkim=none; "
+                                       f"dmarc={dmarc} header.from={domain}"),)
+
+
 def review_board(tmp_path: Path, database_url: str, dovecot, sink, clock, preset: str = "binhphuoc",
-                 extra: str = "", authserv: str = "", without: tuple[str, ...] = (), unit_extra: str = "") -> Board:
+                 extra: str = "", authserv: str = AUTHSERV, without: tuple[str, ...] = (), unit_extra: str = "",
+                 dns=None, workflow_extra: str = "") -> Board:
     text = TOML.format(database=database_url, storage=tmp_path / "store", preset=preset, board=BOARD,
                        mailbox=dovecot.url, outgoing=sink.url, extra=extra, authserv=authserv, head=HEAD,
                        deputy=DEPUTY, member=MEMBER, secretary=SECRETARY, director=DIRECTOR, unit_head=UNIT_HEAD,
-                       author=AUTHOR, unit_extra=unit_extra)
+                       author=AUTHOR, unit_extra=unit_extra, workflow_extra=workflow_extra)
     for email in without:  # drop a member's table: someone who has left the board
         start = text.index(f'email = "{email}"')
         text = text[:text.rindex("[[agency.members]]", 0, start)] + text[text.index("\n\n", start) + 2:]
     path = tmp_path / "mailbot.toml"
     path.write_text(text, encoding="utf-8")
     settings = config.load(path, environ={"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD})
-    return Board(settings, dovecot, sink, clock)
+    return Board(settings, dovecot, sink, clock, dns=dns)
 
 
 def submission(subject: str = "[TIN] Hội nghị tổng kết công tác tư pháp", client: str = "gmail",
@@ -120,8 +133,13 @@ def last_to(sink, address: str, contains: str = "") -> Received:
 
 
 def reply(received: Received, client: str, sender: tuple[str, str], text: str, files=(),
-          extra_headers=(), sender_header: tuple[str, str] | None = None) -> bytes:
-    """`sender` answers `received` from `client`, quoting it the way that client does."""
+          extra_headers=None, sender_header: tuple[str, str] | None = None) -> bytes:
+    """`sender` answers `received` from `client`, quoting it the way that client does.
+
+    Unless `extra_headers` says otherwise, the board's server has authenticated the sender's domain.
+    """
+    if extra_headers is None:
+        extra_headers = stamp((sender_header or sender)[1])
     orig = received.message
     subject = subject_of(received)
     mid = orig["Message-ID"].strip().strip("<>")

@@ -120,3 +120,69 @@ def test_staff_directory_imports_from_csv_with_vietnamese_headers(tmp_path):
         "Hoa.LT@example.gov.vn\n", encoding="utf-8")
     agency = config.load(path, environ={}).agencies[0]
     assert agency.staff_by_email("hoa.lt@example.gov.vn").title == "Chuyên viên"
+
+
+TYPOS = [
+    ("databse", "database", 'databse = "sqlite:///x"\n', ""),
+    ("agency[0].acepted_domains", "accepted_domains", 'acepted_domains = ["x.gov.vn"]\n', ""),
+    ("agency[0].workflow.trusted_authserv_di", "trusted_authserv_id", "",
+     '[agency.workflow]\ntrusted_authserv_di = "mx.x.gov.vn"\n'),
+    ("agency[0].digest.wekday", "weekday", "", '[agency.digest]\nwekday = "monday"\n'),
+    ("agency[0].members[0].rol", "role", "", '[[agency.members]]\nname = "A"\nemail = "a@x.gov.vn"\nrol = "head"\n'),
+    ("agency[0].workflow.steps[0].rolse", "roles", "",
+     '[[agency.workflow.steps]]\nname = "edit"\nroles = ["member"]\nrolse = ["head"]\n'),
+    ("agency[0].questions.steps[0].lable", "label", "",
+     '[[agency.questions.steps]]\nname = "ok"\nroles = ["head"]\nlable = "x"\n'),
+    ("agency[0].deadlines.publication.working_dys", "working_days", "",
+     '[agency.deadlines]\npublication = { working_days = 1, working_dys = 2 }\n'),
+    ("agency[0].categories.news.keywods", "keywords", "", '[agency.categories.news]\nkeywods = ["tin"]\n'),
+    ("agency[0].intake.max_atachment_mb", "max_attachment_mb", "", "[agency.intake]\nmax_atachment_mb = 5\n"),
+    ("agency[0].calendar.offce_hours", "office_hours", "", '[agency.calendar]\noffce_hours = []\n'),
+]
+
+
+@pytest.mark.parametrize("key, suggestion, top, table", TYPOS, ids=[t[0] for t in TYPOS])
+def test_every_unknown_key_at_any_depth_fails_check_and_names_the_closest(tmp_path, key, suggestion, top, table):
+    """Security: a misspelt key never switches a check off silently."""
+    path = tmp_path / "m.toml"
+    agency = MINIMAL.format(slug="a", preset="binhphuoc").replace('outgoing = "file:out"\n',
+                                                                 'outgoing = "file:out"\n' + (top if key.startswith("agency") else ""))
+    path.write_text((top if not key.startswith("agency") else "") + agency + table, encoding="utf-8")
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path, environ={})
+    [problem] = [p for p in info.value.problems if p.key == key]
+    assert f"did you mean {suggestion!r}" in problem.message
+    done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(path), "check"], capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and key in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("url, allowed", [
+    ("imap://bbt@mail.binhphuoc.gov.vn/INBOX", True),                    # STARTTLS required at connect time
+    ("imap://bbt@mail.binhphuoc.gov.vn/INBOX?starttls=0", False),        # would send the password in clear
+    ("imap://bbt@mail.binhphuoc.gov.vn/INBOX?starttls=0&plaintext=1", True),
+    ("imap://bbt@127.0.0.1:1143/INBOX?starttls=0", True),                # loopback never leaves the machine
+    ("imap://bbt@mail.binhphuoc.gov.vn/INBOX?starttls=maybe", False),
+    ("imap://bbt@mail.binhphuoc.gov.vn/INBOX?startls=1", False),          # a typo in an option is an error too
+])
+def test_a_password_is_never_sent_in_clear_unless_the_url_says_so(tmp_path, url, allowed):
+    """Security: imap:// and smtp:// log in only after STARTTLS, except on loopback or with ?plaintext=1."""
+    kinds = ("imap", "imaps", "maildir")
+    if allowed:
+        endpoint = config.parse_endpoint(url, kinds, tmp_path)
+        assert endpoint.plaintext_ok == ("plaintext=1" in url or "127.0.0.1" in url)
+    else:
+        with pytest.raises(ValueError):
+            config.parse_endpoint(url, kinds, tmp_path)
+
+
+def test_check_warns_when_commands_count_on_the_token_alone(tmp_path):
+    """Security: `check` says how reply commands are authenticated, and warns about the opt-out."""
+    path = tmp_path / "m.toml"
+    path.write_text(MINIMAL.format(slug="a", preset="binhphuoc") +
+                    "[agency.workflow]\naccept_unauthenticated_commands = true\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(path), "check"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0
+    assert "WARNING agency a: workflow.accept_unauthenticated_commands = true" in done.stdout
+    assert "token alone" in done.stdout

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mailbot import outbox, samples
 from mailbot.models import Article, InboundMessage, OutboxMessage
 from tests.conftest import BOARD, HEAD, SECRETARY
-from tests.review_helpers import subject_of
+from tests.review_helpers import plain_of, subject_of
 
 AUTHOR = ("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn")
 SIGNATURE = "Nguyễn Văn An\nChuyên viên Phòng PBGDPL\nĐT: 0912 345 678"
@@ -98,9 +98,12 @@ def test_a_board_members_reply_is_held_and_a_citizens_question_filed_apart(board
         held = {m.from_addr: m.reason for m in s.scalars(select(InboundMessage).where(
             InboundMessage.disposition == "held"))}
         assert s.scalars(select(Article)).one().status == "review"  # a reply to a notice without a token does nothing
-    assert list(held) == [HEAD] and held[HEAD].startswith("board-reply")
-    announced = [m.message["Subject"] for m in board.sink.to(SECRETARY)]
+    # Held as what it is: a command without a token; never "commands by reply are unsupported".
+    assert list(held) == [HEAD] and held[HEAD].startswith("command-without-token")
+    announced = board.sink.to(SECRETARY)
     assert len(announced) == 3                                  # new article, held reply, question to assign
+    held_notice = announced[1].raw.decode("utf-8", "replace")
+    assert "chưa được hỗ trợ" not in held_notice and "không mang mã" in plain_of(announced[1])
     [ack] = board.sink.to("tvdan1980@yahoo.com")                # the citizen is acknowledged, not filed as news
     assert "HD-2026-0001" in subject_of(ack)
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from mailbot import samples
 from mailbot.models import Article, Event, InboundMessage, ReviewToken
 from tests.review_helpers import (AUTHOR, DEPUTY, DIRECTOR, DOCX, HEAD, MEMBER, SECRETARY, UNIT_HEAD, last_to,
-                                  plain_of, reply, review_board, subject_of, submission)
+                                  plain_of, reply, review_board, stamp, subject_of, submission)
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_forged_from_and_failed_dkim_have_no_effect_and_alert_the_head(tmp_path,
     board.say(reply(request, "gmail", MEMBER, "DUYỆT", extra_headers=headers))
     assert position(board) == "review:edit"
     assert len([m for m in smtp_sink.to(HEAD[1]) if "Cảnh báo" in subject_of(m)]) == 2
-    passing = (("Authentication-Results", "mx.binhphuoc.gov.vn; dkim=pass header.d=binhphuoc.gov.vn; dmarc=pass"),)
+    passing = (("Authentication-Results", "mx.binhphuoc.gov.vn; dkim=none; dmarc=pass header.from=binhphuoc.gov.vn"),)
     board.say(reply(request, "gmail", MEMBER, "DUYỆT", extra_headers=passing))
     assert position(board) == "review:verify"
     with board.transaction() as s:
@@ -179,7 +179,8 @@ def test_an_author_cannot_approve_their_own_article_and_a_former_member_cannot_a
         board.worker.intake.review.issue(s, a, MEMBER[1], "member", board.clock())
         token = s.scalars(select(ReviewToken).where(ReviewToken.member == MEMBER[1])).one().token
     forged_request = samples.build("gmail", sender=MEMBER, to="bbt@binhphuoc.gov.vn", subject="Re: BBT-2026-0001",
-                                   text="DUYỆT", in_reply_to=f"mailbot.t-{token}@binhphuoc.gov.vn")
+                                   text="DUYỆT", in_reply_to=f"mailbot.t-{token}@binhphuoc.gov.vn",
+                                   extra_headers=stamp(MEMBER[1]))
     board.say(forged_request)
     assert position(board) == "review:edit"
     assert "tác giả" in plain_of(last_to(smtp_sink, MEMBER[1], "không có hiệu lực"))

@@ -27,10 +27,20 @@ def connect(endpoint: Endpoint, timeout: float = 60) -> IMAPClient:
     """The one place a connection is made; tests and other transports swap this factory."""
     client = IMAPClient(endpoint.host, port=endpoint.port, ssl=endpoint.scheme == "imaps", timeout=timeout,
                         ssl_context=ssl.create_default_context() if endpoint.scheme == "imaps" else None)
+    encrypted = endpoint.scheme == "imaps"
     if endpoint.scheme == "imap" and endpoint.starttls and client.has_capability("STARTTLS"):
         client.starttls(ssl.create_default_context())
+        encrypted = True
+    if not encrypted and not endpoint.plaintext_ok:
+        client.shutdown()
+        raise PlaintextRefused(f"{endpoint.host} offers no STARTTLS: the IMAP password would go in clear; use "
+                               "imaps://, enable STARTTLS on the server, or add ?plaintext=1 to the URL")
     client.login(endpoint.username, endpoint.password)
     return client
+
+
+class PlaintextRefused(ConnectionError):
+    """The server would have us send a password without TLS, and the URL does not allow it."""
 
 
 class Checkpoints:
