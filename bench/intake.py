@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailbot import samples  # noqa: E402
-from tests.conftest import BOARD, Board, Clock, write_settings  # noqa: E402
+from tests import samples
+from tests.conftest import BOARD, Board, Clock, write_settings
 
 
 def main(n: int) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailbot import periodic, stats  # noqa: E402
-from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, Question  # noqa: E402
-from mailbot.report_files import chart_png, workbook  # noqa: E402
-from tests.conftest import Board, Clock, write_settings  # noqa: E402
+from mailbot import periodic, stats
+from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, Question
+from mailbot.report_files import chart_png, workbook
+from tests.conftest import Board, Clock, write_settings
 
 UNITS = ("Phòng PBGDPL", "Văn phòng", None)
 
@@ -33,7 +33,7 @@ def seed(board: Board, per_month: int, months: int) -> int:
         inbound = InboundMessage(agency="stp", raw_sha256="0" * 64, raw_size=1, received_at=start, disposition="filed")
         s.add(inbound)
         s.flush()
-        for i in range(per_month * months):
+        for _ in range(per_month * months):
             n += 1
             at = start + timedelta(minutes=rnd.randrange(30 * months * 24 * 60))
             unit = rnd.choice(UNITS) or "Báo ngoài"

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
-
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailbot import deadlines, outbox, reminders
 from mailbot import periodic as periodic_mail
@@ -22,11 +21,14 @@ from mailbot.authentication import Authenticator, DnsLookup
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency, Settings
 from mailbot.db import Database
+from mailbot.filer import Filer
 from mailbot.intake import Intake
 from mailbot.models import AgencyRow
 from mailbot.notify import Notifier
 from mailbot.paths import templates_dir
+from mailbot.questions import Questions
 from mailbot.render import Renderer
+from mailbot.review import Review
 from mailbot.sources import BacklogDecisionNeeded, Source
 from mailbot.sources.imap import Checkpoints, ImapSource
 from mailbot.sources.maildir import MaildirSource
@@ -52,15 +54,26 @@ class PassReport:
         self.counts[disposition] = self.counts.get(disposition, 0) + 1
 
 
+@dataclass(frozen=True)
+class Services:
+    """One agency's services, built by App.services."""
+
+    notifier: Notifier
+    review: Review
+    questions: Questions
+    intake: Intake
+
+
 class Worker:
     """One agency: its mailbox, its intake and its outbox."""
 
-    def __init__(self, agency: Agency, db: Database, source: Source, intake: Intake, transport: outbox.Transport,
-                 now: Callable[[], datetime] = utcnow):
+    def __init__(self, agency: Agency, db: Database, source: Source, services: Services,
+                 transport: outbox.Transport, now: Callable[[], datetime] = utcnow):
         self.agency = agency
         self.db = db
         self.source = source
-        self.intake = intake
+        self.services = services
+        self.intake = services.intake
         self.transport = transport
         self.now = now
         # The mail loop and the scheduler's sweep both send: one at a time, or a pending message
@@ -86,10 +99,10 @@ class Worker:
         """Queue the reminders due now (office hours only), with `periodic` also the digests, reports and quota
         mail that came due; then deliver what the outbox holds."""
         with self._sending:
-            reminders.sweep(self.db, self.agency, self.intake.notifier, self.intake.review, self.intake.questions,
-                            self.now())
+            sv = self.services
+            reminders.sweep(self.db, self.agency, sv.notifier, sv.review, sv.questions, self.now())
             if periodic:
-                periodic_mail.sweep(self.db, self.agency, self.intake.notifier, self.now())
+                periodic_mail.sweep(self.db, self.agency, sv.notifier, self.now())
             return outbox.deliver(self.db, self.agency, self.transport, self.now())
 
     def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,
@@ -127,7 +140,7 @@ class Worker:
     def _sweep_and_send(self) -> None:
         try:
             self.send_due(periodic=True)
-        except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+        except Exception:
             log.exception("reminder sweep failed", extra={"agency": self.agency.slug})
 
     def _loop(self, stop: threading.Event, wait: float) -> None:
@@ -177,15 +190,21 @@ class App:
             return MaildirSource(Path(agency.mailbox.path))
         return ImapSource(agency.mailbox, Checkpoints(self.db, agency.slug), backlog=backlog)
 
-    def intake_for(self, agency: Agency) -> Intake:
+    def services(self, agency: Agency) -> Services:
+        """Every service of one agency, each built once and handed to whoever needs it."""
         notifier = Notifier(agency, self.renderer, self.file_store)
+        filer = Filer(agency, self.file_store)
+        review = Review(agency, notifier, filer)
+        questions = Questions(agency, notifier, filer)
         authenticator = Authenticator(agency.workflow.trusted_authserv_id,
                                       agency.workflow.accept_unauthenticated_commands, dns=self.dns)
-        return Intake(agency, self.db, self.raw_store, self.file_store, notifier, authenticator, now=self.now)
+        intake = Intake(agency, self.db, self.raw_store, filer, notifier, review, questions, authenticator,
+                        now=self.now)
+        return Services(notifier, review, questions, intake)
 
     def worker(self, agency: Agency, backlog: str = "ask", source: Source | None = None,
                transport: outbox.Transport | None = None) -> Worker:
-        return Worker(agency, self.db, source or self.source_for(agency, backlog), self.intake_for(agency),
+        return Worker(agency, self.db, source or self.source_for(agency, backlog), self.services(agency),
                       transport or outbox.transport_for(agency.outgoing), now=self.now)
 
     def close(self) -> None:

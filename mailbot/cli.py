@@ -298,7 +298,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     agency = _agency(settings, args.agency)
     with _opened(settings) as app:
         now = app.now()
-        notifier = app.intake_for(agency).notifier
+        notifier = app.services(agency).notifier
         with app.db.transaction() as s:
             stats = periodic_mail.weekly_stats(s, agency, periodic_mail.digest_due(agency, now), now)
             to = periodic_mail.board_members(agency)
@@ -327,7 +327,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         with app.db.transaction() as s:
             if args.send:
                 to = periodic_mail.leadership(agency)
-                stats, xlsx = periodic_mail.send_report(s, agency, app.intake_for(agency).notifier, year, month, to,
+                stats, xlsx = periodic_mail.send_report(s, agency, app.services(agency).notifier, year, month, to,
                                                         now, f"report-manual:{year}-{month:02d}:{now.isoformat()}")
             else:
                 stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)

@@ -8,9 +8,9 @@ import ipaddress
 import os
 import re
 import tomllib
-from datetime import date, datetime, time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -597,12 +597,13 @@ def _read_agency(raw: dict, path: str, r: _Reader, base: Path, env: Any) -> Agen
             r.problem(f"{path}.{key}.{extra}", "unknown setting" + (f"; did you mean {close[0]!r}?" if close else
                                                                     f"; use one of {', '.join(CLOCK_KINDS)}"))
 
-    if any(e is None for e in endpoints.values()) or not board:
+    mailbox, outgoing = endpoints["mailbox"], endpoints["outgoing"]
+    if mailbox is None or outgoing is None or not board:
         return None
     mid_domain = r.get(raw, "message_id_domain", path, str, "") or board.rpartition("@")[2]
     return Agency(
         slug=slug, name=name, website=website, board_address=board,
-        mailbox=endpoints["mailbox"], outgoing=endpoints["outgoing"], reference_prefix=prefix,
+        mailbox=mailbox, outgoing=outgoing, reference_prefix=prefix,
         message_id_domain=mid_domain, members=tuple(members), units=tuple(units), staff=tuple(staff),
         accepted_domains=domains, categories=tuple(categories), intake=intake,
         calendar=calendar, deadlines=deadlines, workflow=workflow, reminders=reminders, questions=questions,
@@ -630,7 +631,7 @@ def _read_calendar(raw: dict, path: str, r: _Reader) -> WorkCalendar:
             r.problem(key, "opens after it closes")
         elif begin and end:
             hours.append((begin, end))
-    days = {}
+    days: dict[str, dict[date, str]] = {}
     for name in ("days_off", "working_days"):
         days[name] = {}
         for day, why in r.free(r.get(raw, name, path, dict, {})).items():

@@ -76,6 +76,6 @@ def recompute_open(s: Session, agency: Agency) -> int:
         if deadline.due != row.due_at or rule != row.rule:
             row.rule_name, row.rule, row.due_at, row.explanation = name, dict(rule), deadline.due, deadline.explain()
             if row.question_id:
-                s.get(Question, row.question_id).due_at = deadline.due
+                s.get_one(Question, row.question_id).due_at = deadline.due
             moved += 1
     return moved

@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from mailbot import config, samples, views
+from mailbot import config, views
 from mailbot.app import App
 from mailbot.cli import format_detail
 from mailbot.message import decode_header_value
@@ -50,48 +50,21 @@ title = "Chuyên viên"
 phone = "0271 3879 456"
 """
 
-BOARD = "banbientapstp.bp@binhphuoc.gov.vn"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+# A morning's mailbox, shipped as the raw messages the clients sent: what the demo files, asks about,
+# quarantines and ignores.
+SAMPLES = (
+    ("1-gmail-complete.eml", "Gmail, complete signature, Word file and a photo"),
+    ("2-outlook-staff-directory.eml", "Outlook, sender known from the staff directory"),
+    ("3-thunderbird-missing-details.eml", "Thunderbird, no phone or unit given"),
+    ("4-zimbra-exe-named-doc.eml", "Zimbra, an .exe named .doc"),
+    ("5-out-of-office.eml", "Auto-reply (out of office)"),
+    ("6-yahoo-citizen-question.eml", "Yahoo, a citizen's question"),
+)
 
 
 def sample_mail() -> list[tuple[str, bytes]]:
-    """A morning's mailbox: what the demo files, asks about, quarantines and ignores."""
-    article = samples.docx_bytes("Hội nghị tổng kết công tác tư pháp năm 2026",
-                                 ["Sáng ngày 20/11/2026, Sở Tư pháp tổ chức hội nghị tổng kết công tác năm 2026.",
-                                  "Dự hội nghị có đại diện lãnh đạo UBND tỉnh."])
-    return [
-        ("Gmail, complete signature, Word file and a photo", samples.build(
-            "gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD,
-            subject="[TIN] Hội nghị tổng kết công tác tư pháp năm 2026",
-            text="Kính gửi Ban Biên tập,\n\nPhòng PBGDPL gửi tin hội nghị tổng kết, kèm ảnh.\n\nTrân trọng,\n"
-                 "Nguyễn Văn An\nChuyên viên Phòng PBGDPL\nĐT: 0912 345 678",
-            files=(samples.File("Tin hội nghị tổng kết.docx", DOCX, article),
-                   samples.File("Ảnh hội nghị 1.jpg", "image/jpeg", samples.jpeg_bytes(1))))),
-        ("Outlook, sender known from the staff directory", samples.build(
-            "outlook", sender=("Lê Thị Hoa", "hoa.lt@binhphuoc.gov.vn"), to=BOARD,
-            subject="Bài viết: Tuyên truyền Luật Hòa giải ở cơ sở",
-            text="Kính gửi BBT,\nVăn phòng Sở gửi bài viết tuyên truyền.\n",
-            files=(samples.File("Bài viết hòa giải.docx", DOCX,
-                                samples.docx_bytes("Tuyên truyền Luật Hòa giải ở cơ sở", ["Nội dung bài viết."])),))),
-        ("Thunderbird, no phone or unit given", samples.build(
-            "thunderbird", sender=("Phạm Minh Tuấn", "tuan.pm@gmail.com"), to=BOARD,
-            subject="Tin tập huấn nghiệp vụ hộ tịch",
-            text="Gửi Ban Biên tập tin tập huấn.\n\nPhạm Minh Tuấn")),
-        ("Zimbra, an .exe named .doc", samples.build(
-            "zimbra", sender=("Võ Thanh Bình", "binh.vt@binhphuoc.gov.vn"), to=BOARD,
-            subject="[VĂN BẢN] Kế hoạch phổ biến pháp luật 2027",
-            text="Họ tên: Võ Thanh Bình\nĐơn vị: Phòng PBGDPL\nĐT: 0913 222 333",
-            files=(samples.File("Kế hoạch.doc", "application/msword", b"MZ\x90\x00" + b"\x00" * 400),))),
-        ("Auto-reply (out of office)", samples.build(
-            "outlook", sender=("Trần Văn Hùng", "hung.tv@binhphuoc.gov.vn"), to=BOARD,
-            subject="Trả lời tự động: Tin hội nghị", text="Tôi đang đi công tác đến 30/11.",
-            extra_headers=(("Auto-Submitted", "auto-replied"),))),
-        ("Yahoo, a citizen's question", samples.build(
-            "yahoo", sender=("Trần Văn Dân", "tvdan1980@yahoo.com"), to=BOARD,
-            subject="Xin hỏi về chứng thực bản sao",
-            text="Kính gửi Ban Biên tập,\nCho tôi hỏi chứng thực bản sao giấy khai sinh cần mang giấy tờ gì?\n"
-                 "Trần Văn Dân, SĐT 0987 654 321")),
-    ]
+    folder = Path(__file__).with_name("demo_mail")
+    return [(label, (folder / name).read_bytes()) for name, label in SAMPLES]
 
 
 def run(folder: Path) -> int:

@@ -29,7 +29,7 @@ def next_reference(session: Session, agency: Agency, when: datetime, prefix: str
     prefix = prefix or agency.reference_prefix
     year = when.astimezone(LOCAL_TZ).year
     key = {"agency": agency.slug, "prefix": prefix, "year": year}
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(insert(ReferenceCounter).values(**key, last=0).on_conflict_do_nothing())
     counter = session.scalars(select(ReferenceCounter).filter_by(**key).with_for_update()).one()
     counter.last += 1
@@ -62,8 +62,8 @@ def category(agency: Agency, subject: str, text: str, attachment_kinds: list[str
                 return rule.name
     fsubject = f" {fold(strip_subject(subject))} "
     for name in _KEYWORD_ORDER:
-        rule = rules.get(name)
-        if rule and any(re.search(rf"(^|\W){re.escape(fold(k))}($|\W)", fsubject) for k in rule.keywords):
+        keyed = rules.get(name)
+        if keyed and any(re.search(rf"(^|\W){re.escape(fold(k))}($|\W)", fsubject) for k in keyed.keywords):
             return name
     documents = [k for k in attachment_kinds if k not in ("jpg", "png", "gif", "bmp")]
     if attachment_kinds and not documents and len(text.strip()) < 400 and "photos" in rules:

@@ -13,14 +13,15 @@ from sqlalchemy.orm import Session
 from mailbot import attachments as files
 from mailbot import contributions, deadlines, filing, reply, rules, sender, workflow
 from mailbot.authentication import Authenticator
-from mailbot.questions import Questions
-from mailbot.review import Result, Review, find_token, tokens_in
 from mailbot.blobs import BlobStore
 from mailbot.config import Agency
+from mailbot.db import Database
+from mailbot.filer import Filer
 from mailbot.message import ParsedMessage, parse
 from mailbot.models import Article, Attachment, InboundMessage, OutboxMessage, Question
-from mailbot.db import Database
 from mailbot.notify import Notifier
+from mailbot.questions import Questions
+from mailbot.review import Result, Review, find_token, tokens_in
 from mailbot.vntext import looks_mojibake, repair_legacy
 
 log = logging.getLogger("mailbot.intake")
@@ -58,26 +59,25 @@ def prepare(msg: ParsedMessage) -> Prepared:
 
 
 class Intake:
-    def __init__(self, agency: Agency, db: Database, raw_store: BlobStore, file_store: BlobStore,
-                 notifier: Notifier, authenticator: Authenticator,
+    def __init__(self, agency: Agency, db: Database, raw_store: BlobStore, filer: Filer, notifier: Notifier,
+                 review: Review, questions: Questions, authenticator: Authenticator,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.agency = agency
+        self.filer = filer
         self.authenticator = authenticator
         self.db = db
         self.raw_store = raw_store
-        self.file_store = file_store
         self.notifier = notifier
         self.now = now
-        self.review = Review(agency, notifier, now)
-        self.questions = Questions(agency, notifier, self._store_files)
-        notifier.store_files = self._store_files
+        self.review = review
+        self.questions = questions
 
     def process(self, raw: bytes, source: str = "") -> Outcome:
         """Take one raw message. Idempotent: the same bytes twice have one effect."""
         sha, _ = self.raw_store.put(raw, ".eml")
         try:
             return self._process(raw, sha, source)
-        except Exception as exc:  # noqa: BLE001 - our fault, not the sender's: keep the mail, hold it
+        except Exception as exc:
             log.exception("intake failed; message held", extra={"sha256": sha, "source": source})
             return self._hold_after_error(raw, sha, source, exc)
 
@@ -119,7 +119,7 @@ class Intake:
             elif decision.rule == "bounce" and facts.bounced_outbox_ids:
                 self._record_bounce(s, inbound, facts.bounced_outbox_ids, now)
             if inbound.article_id:
-                deadlines.sync(s, self.agency, s.get(Article, inbound.article_id), now)
+                deadlines.sync(s, self.agency, s.get_one(Article, inbound.article_id), now)
             log.info("message taken in", extra={"inbound_id": inbound.id, "disposition": decision.disposition,
                                                 "rule": decision.rule, "reference": reference})
             return Outcome(inbound.id, decision.disposition, inbound.reason, reference, True)
@@ -143,11 +143,11 @@ class Intake:
             return
         why = f"người gửi không rõ ràng ({msg.sender_problem}); thư không được coi là lệnh"
         if row.question_id is not None:
-            question = s.get(Question, row.question_id)
+            question = s.get_one(Question, row.question_id)
             inbound.question_id = row.question_id
             self.notifier.question_forgery(s, inbound, question, row, why, now)
         else:
-            article = s.get(Article, row.article_id)
+            article = s.get_one(Article, row.article_id)
             inbound.article_id = row.article_id
             workflow.note(s, article, "forgery", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=why)
             self.notifier.forgery_alert(s, inbound, article, row, why, now)
@@ -155,9 +155,9 @@ class Intake:
     @staticmethod
     def _reference_of(s: Session, inbound: InboundMessage) -> str | None:
         if inbound.article_id:
-            return s.get(Article, inbound.article_id).reference
+            return s.get_one(Article, inbound.article_id).reference
         if inbound.question_id:
-            return s.get(Question, inbound.question_id).reference
+            return s.get_one(Question, inbound.question_id).reference
         return None
 
     def _stored(self, s: Session, sha: str) -> Outcome | None:
@@ -192,7 +192,7 @@ class Intake:
         question = self._question_thread(s, msg)
         people: tuple[str, ...] = ()
         if article_id is not None:
-            article = s.get(Article, article_id)
+            article = s.get_one(Article, article_id)
             people = tuple({article.submitter_email, (article.author or {}).get("email", "")} - {""})
         bounced = ()
         if msg.enclosed_ids or msg.thread_ids:
@@ -252,26 +252,6 @@ class Intake:
 
     # -- effects ----------------------------------------------------------------------------
 
-    def _store_files(self, s: Session, inbound: InboundMessage, msg: ParsedMessage,
-                     article: Article | None, version: int | None = None) -> list[Attachment]:
-        stored = []
-        existing = {a.filename: a.version for a in article.attachments} if article is not None and article.id else {}
-        for part in msg.attachments:
-            filename = part.filename or f"tep-dinh-kem-{len(stored) + 1}"
-            verdict = files.inspect(filename, part.data, self.agency.intake)
-            digest, _ = self.file_store.put(part.data)
-            row = Attachment(
-                agency=self.agency.slug, inbound_id=inbound.id, article_id=article.id if article else None,
-                filename=filename[:500], declared_type=part.content_type, sniffed_type=verdict.sniffed,
-                kind=verdict.kind, size=len(part.data), sha256=digest, content_id=part.content_id[:500],
-                inline=part.inline, status="ok" if verdict.ok else "quarantined", reason=verdict.reason,
-                text_preview=verdict.text[:20000],
-                version=version if version is not None else existing.get(filename, 0) + 1)
-            s.add(row)
-            stored.append(row)
-        s.flush()
-        return stored
-
     def _file(self, s: Session, inbound: InboundMessage, prepared: Prepared, now: datetime) -> str:
         msg = prepared.msg
         parts = reply.split(msg.text)
@@ -288,7 +268,7 @@ class Intake:
         article = Article(agency=self.agency.slug, reference="", status="", category="", title="",
                           body_text=body, author=author.as_dict(), submitter_email=msg.from_addr,
                           missing=[], received_at=now, updated_at=now)
-        stored = self._store_files(s, inbound, msg, None)
+        stored = self.filer.store(s, inbound, msg)
         good = [a for a in stored if a.status == "ok"]
         title = filing.strip_subject(subject) or next(
             (files.first_line(a.text_preview) for a in good if a.text_preview), "") or files.first_line(body)
@@ -326,9 +306,9 @@ class Intake:
     def _follow_up(self, s: Session, inbound: InboundMessage, prepared: Prepared, article_id: int,
                    now: datetime) -> str:
         msg = prepared.msg
-        article = s.get(Article, article_id)
+        article = s.get_one(Article, article_id)
         inbound.article_id = article.id
-        stored = self._store_files(s, inbound, msg, article)
+        stored = self.filer.store(s, inbound, msg, article)
         new_text = reply.split(msg.text).new
         given = sender.from_text(new_text, self.agency)
         current = sender.Details.from_dict(article.author or {})
@@ -370,11 +350,11 @@ class Intake:
 
     def _record_bounce(self, s: Session, inbound: InboundMessage, outbox_ids: tuple[int, ...], now: datetime) -> None:
         for oid in outbox_ids:
-            row = s.get(OutboxMessage, oid)
+            row = s.get_one(OutboxMessage, oid)
             row.status = "bounced"
             row.bounced_by = inbound.id
             if row.article_id:
-                article = s.get(Article, row.article_id)
+                article = s.get_one(Article, row.article_id)
                 inbound.article_id = inbound.article_id or article.id
                 workflow.note(s, article, "bounce", actor=inbound.from_addr or "mailer-daemon", now=now,
                               inbound_id=inbound.id,

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from email.header import Header, decode_header, make_header
 from email.headerregistry import HeaderRegistry
 from email.message import Message
+from typing import Any
 
 from mailbot import htmltext
 from mailbot.vntext import decode_bytes, nfc
@@ -106,7 +107,8 @@ def _raw_text(value: object) -> str:
     """A header value as its sender wrote it, unfolded: encoded-words left alone, raw 8-bit read as UTF-8."""
     if isinstance(value, Header):
         # compat32 wraps raw 8-bit header text in a Header whose str() is U+FFFD: take the text back.
-        value = "".join(chunk if isinstance(chunk, str) else chunk.decode("latin-1") for chunk, _ in value._chunks)
+        chunks = value._chunks  # type: ignore[attr-defined]  # the text, without Header's U+FFFD
+        value = "".join(chunk if isinstance(chunk, str) else chunk.decode("latin-1") for chunk, _ in chunks)
     value = str(value)
     if any("\udc80" <= c <= "\udcff" for c in value):
         # compat32 hands raw 8-bit header bytes over as surrogate escapes (RFC 6532 mail).
@@ -168,7 +170,7 @@ def _address_list(msg: Message, name: str) -> _AddressList:
             problems.append(f"{name} dài quá {MAX_ADDRESS_HEADER} ký tự")
             value = value[:MAX_ADDRESS_HEADER].rsplit(",", 1)[0]
         try:
-            header = _REGISTRY(name, value)
+            header: Any = _REGISTRY(name, value)  # an AddressHeader: .addresses, .groups, .defects
         except Exception:  # noqa: BLE001 - the parser gave up: no structure to trust
             problems.append(f"không đọc được {name}")
             continue
@@ -243,7 +245,7 @@ def part_bytes(part: Message, defects: list[str]) -> bytes:
     except Exception as exc:  # noqa: BLE001
         defects.append(f"payload could not be decoded ({exc}); kept as is")
         data = None
-    if data is None:
+    if not isinstance(data, bytes):
         data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
     return data
 

@@ -13,8 +13,8 @@ from mailbot.blobs import BlobStore
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage
 from mailbot.models import Article, Attachment, Deadline, InboundMessage
-from mailbot.render import FileToAttach, Renderer
 from mailbot.publish import article_page, docx_html, from_text, odt_html
+from mailbot.render import FileToAttach, Renderer
 from mailbot.review import token_message_id
 from mailbot.sender import FIELD_LABELS_VI
 from mailbot.workcalendar import TZ
@@ -29,7 +29,6 @@ class Notifier:
         self.renderer = renderer
         self.file_store = file_store
         # Set by intake: stores a reply's files on an article (an editor's edited version).
-        self.store_files = None
 
     def secretaries(self) -> list[str]:
         people = self.agency.members_with("secretary") or self.agency.members_with("head")

@@ -137,7 +137,7 @@ def deliver(db: Database, agency: Agency, transport: Transport, now: datetime, l
     sent = failed = 0
     with db.transaction() as s:
         for m in due:
-            row = s.get(OutboxMessage, m.id)
+            row = s.get_one(OutboxMessage, m.id)
             error = results.get(m.id, "not attempted")
             row.attempts += 1
             if error is None:

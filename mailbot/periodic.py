@@ -4,7 +4,8 @@ summaries, and reminders of the periodic reports units owe.
 Each send has a ledger key in reminders_sent (e.g. "digest:2026-11-23"), written in the same
 transaction as the outbox row, so a sweep after hours or days of downtime sends what came due
 once and misses none. What came due longer ago than its catch-up window is left: a weekly digest
-three days late (a long weekend down) still goes out, last week's on the eve of the next does not. The daemon's APScheduler job runs `sweep`; `mailbot sweep` does the same from cron.
+three days late (a long weekend down) still goes out, last week's on the eve of the next does not.
+The daemon's APScheduler job runs `sweep`; `mailbot sweep` does the same from cron.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from mailbot import stats as stats_module
@@ -160,7 +161,7 @@ def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
     for tally in month.units:
         unit = agency.unit_named(tally.name)
         key = f"{prefix}:unit:{tally.name}"
-        if tally.name not in pending or contributed(agency, tally) >= tally.quota:
+        if unit is None or tally.name not in pending or contributed(agency, tally) >= tally.quota:
             continue
         to = unit_people(unit)
         notifier.quota_nudge(s, key, month, tally, None, to, now)
@@ -183,6 +184,7 @@ def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
 
 def _staff_counts(s: Session, agency: Agency, period: stats_module.Period) -> dict[str, dict[str, int]]:
     """Per staff address, items by category counted on the agency's basis (received or published)."""
+    chosen: ColumnElement[bool]
     if agency.schedule.quota_basis == "published":
         chosen = Article.id.in_(select(Event.article_id).where(
             Event.agency == agency.slug, Event.kind == "published", Event.at >= period.start, Event.at < period.end))
@@ -215,7 +217,7 @@ def _quota_summaries(s: Session, agency: Agency, notifier, now: datetime) -> int
     for tally in month_stats.units:
         unit = agency.unit_named(tally.name)
         key = f"quota-summary:{year}-{month:02d}:{tally.name}"
-        if tally.name not in pending:
+        if unit is None or not unit.head or tally.name not in pending:
             continue
         notifier.quota_summary(s, key, month_stats, tally, [unit.head], now)
         _record(s, agency, key, "quota-summary", [unit.head], now)

@@ -13,18 +13,23 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailbot import commands, filing, redact, reply, sender
+from mailbot.authentication import Verdict
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage
 from mailbot.models import Attachment, Deadline, Event, InboundMessage, Question, ReviewToken
-from mailbot.authentication import Verdict
 from mailbot.review import Result, new_token, sender_refusal
 from mailbot.vntext import fold
 from mailbot.workcalendar import TZ
+
+if TYPE_CHECKING:  # the notifier imports this module's helpers
+    from mailbot.filer import Filer
+    from mailbot.notify import Notifier
 
 log = logging.getLogger("mailbot.questions")
 
@@ -94,11 +99,11 @@ class Holder:
 
 
 class Questions:
-    def __init__(self, agency: Agency, notifier, store_files):
+    def __init__(self, agency: Agency, notifier: Notifier, filer: Filer):
         self.agency = agency
         self.settings = agency.questions
         self.notifier = notifier
-        self.store_files = store_files   # intake's: (s, inbound, msg, owner=None, version) -> [Attachment]
+        self.filer = filer
 
     # -- who holds it ----------------------------------------------------------------------
 
@@ -153,7 +158,7 @@ class Questions:
     def _store(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, q: Question,
                version: int | None = None) -> list[Attachment]:
         """A message's files, checked and kept like any attachment, filed under the question."""
-        files = self.store_files(s, inbound, msg, None, version=version)
+        files = self.filer.store(s, inbound, msg, version=version)
         for a in files:
             a.question_id = q.id
         return files
@@ -197,7 +202,7 @@ class Questions:
     def follow_up(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, question_id: int,
                   now: datetime) -> Question:
         """The asker writes again in the same thread: it adds to their question."""
-        q = s.get(Question, question_id)
+        q = s.get_one(Question, question_id)
         inbound.question_id = q.id
         added = (reply.split(msg.text).new or msg.text).strip()
         files = self._store(s, inbound, msg, q)
@@ -222,7 +227,7 @@ class Questions:
         sent = s.scalar(select(func.count()).select_from(Event).where(
             Event.agency == self.agency.slug, Event.kind == "acknowledged", Event.actor == msg.from_addr,
             Event.at >= since))
-        if sent >= self.settings.acks_per_day:
+        if (sent or 0) >= self.settings.acks_per_day:
             note(s, q, "ack_suppressed", actor="mailbot", now=now, inbound_id=inbound.id,
                  detail=f"{msg.from_addr} đã nhận {sent} thư báo trong 24 giờ; không gửi thêm")
             return
@@ -256,19 +261,19 @@ class Questions:
         if name == "status":
             self.notifier.question_receipt(s, inbound, msg, q, "Trạng thái hiện tại.", self.holders(q), now)
             return Result(False, "status: đã gửi trạng thái")
-        refusal = self._token_refusal(row, q, now)
+        problem = self._token_refusal(row, q, now)
         allowed = _ALLOWED.get(q.status, ())
-        if not refusal and name not in allowed:
-            refusal = f"lệnh này không dùng được khi câu hỏi đang ở trạng thái: {STATUS_LABELS_VI[q.status]}"
-        if not refusal and name == "progress" and q.kind != FEEDBACK:
-            refusal = "TIẾN ĐỘ chỉ dùng cho phản ánh, kiến nghị; câu hỏi cần TRẢ LỜI hoặc GIA HẠN"
-        if not refusal:
+        if not problem and name not in allowed:
+            problem = f"lệnh này không dùng được khi câu hỏi đang ở trạng thái: {STATUS_LABELS_VI[q.status]}"
+        if not problem and name == "progress" and q.kind != FEEDBACK:
+            problem = "TIẾN ĐỘ chỉ dùng cho phản ánh, kiến nghị; câu hỏi cần TRẢ LỜI hoặc GIA HẠN"
+        if not problem:
             try:
                 done = getattr(self, f"_cmd_{name}")(s, inbound, msg, q, row, found.argument, now)
             except Refused as exc:
-                refusal = str(exc)
-        if refusal:
-            why = refusal
+                problem = str(exc)
+        if problem:
+            why = problem
             note(s, q, "refused", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=why)
             self.notifier.question_receipt(s, inbound, msg, q, f"Lệnh không có hiệu lực: {why}", self.holders(q),
                                            now, refused=True)

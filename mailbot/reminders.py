@@ -83,21 +83,25 @@ def sweep(db: Database, agency: Agency, notifier, review, questions, now: dateti
                 continue
             sent = set(s.scalars(select(ReminderSent.threshold).where(ReminderSent.agency == agency.slug,
                                                                       ReminderSent.deadline_id == deadline.id)))
-            article = s.get(Article, deadline.article_id) if deadline.article_id else None
-            question = s.get(Question, deadline.question_id) if deadline.question_id else None
+            article = s.get_one(Article, deadline.article_id) if deadline.article_id else None
+            question = s.get_one(Question, deadline.question_id) if deadline.question_id else None
             for threshold in passed:
                 if threshold in sent:
                     continue
-                to = recipients(agency, review, article, threshold) if article else \
-                    question_recipients(agency, questions, question, threshold)
+                if article is not None:
+                    to = recipients(agency, review, article, threshold)
+                elif question is not None:
+                    to = question_recipients(agency, questions, question, threshold)
+                else:
+                    continue
                 s.add(ReminderSent(agency=agency.slug, key=f"deadline:{deadline.id}:{threshold}",
                                    deadline_id=deadline.id, threshold=threshold, recipients=to, sent_at=now))
                 if to:
                     detail = f"nhắc {', '.join(to)}; hạn {deadline.due_at.astimezone(TZ):%H:%M %d/%m/%Y}"
-                    if article:
+                    if article is not None:
                         notifier.reminder(s, article, deadline, threshold, to, now)
                         workflow.note(s, article, f"reminder_{threshold}", actor="mailbot", now=now, detail=detail)
-                    else:
+                    elif question is not None:
                         notifier.question_reminder(s, question, deadline, threshold, to, now)
                         q_module.note(s, question, f"reminder_{threshold}", actor="mailbot", now=now, detail=detail)
                 queued += 1

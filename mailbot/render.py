@@ -112,6 +112,7 @@ class Renderer:
             html = self.env.get_template("_plain.html.j2").render({**ctx, "subject": subject, "text": body})
         msg.add_alternative(html, subtype="html", charset="utf-8")
         html_part = msg.get_body(("html",))
+        assert html_part is not None  # added just above
         for cid, f in (inline or {}).items():  # images the HTML shows as <img src="cid:...">
             maintype, _, subtype = f.content_type.partition("/")
             html_part.add_related(f.data, maintype=maintype, subtype=subtype, cid=f"<{cid}>", filename=f.filename,

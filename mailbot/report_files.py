@@ -70,6 +70,7 @@ def chart_png(stats: Stats, agency: Agency) -> bytes:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.ticker import MaxNLocator
 
     rows = [t for t in stats.units if t.quota or t.received or t.published]
     names = [t.name for t in rows] or ["(không có đơn vị)"]
@@ -84,7 +85,7 @@ def chart_png(stats: Stats, agency: Agency) -> bytes:
     axes.invert_yaxis()
     axes.set_title(f"Đóng góp tin bài so với chỉ tiêu – {stats.period.label}")
     axes.legend(loc="lower right")
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     buf = io.BytesIO()
     figure.savefig(buf, format="png")

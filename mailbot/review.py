@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,6 +24,10 @@ from mailbot.config import Agency, Member
 from mailbot.message import ParsedMessage
 from mailbot.models import Article, Event, InboundMessage, ReviewToken
 from mailbot.vntext import fold
+
+if TYPE_CHECKING:  # the notifier imports this module's helpers
+    from mailbot.filer import Filer
+    from mailbot.notify import Notifier
 
 log = logging.getLogger("mailbot.workflow")
 
@@ -130,10 +135,10 @@ def sender_refusal(agency: Agency, row: ReviewToken, msg: ParsedMessage, verdict
 
 
 class Review:
-    def __init__(self, agency: Agency, notifier, now):
+    def __init__(self, agency: Agency, notifier: Notifier, filer: Filer):
         self.agency = agency
         self.notifier = notifier
-        self.now = now
+        self.filer = filer
         self.wf = agency.workflow
 
     # -- who decides -------------------------------------------------------------------------
@@ -250,12 +255,12 @@ class Review:
         if name == "undo":
             return self._undo(s, inbound, msg, article, now)
 
-        refusal = self._token_refusal(s, row, article, now)
-        if refusal:
-            workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id, detail=refusal)
+        stale = self._token_refusal(s, row, article, now)
+        if stale:
+            workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id, detail=stale)
             self.notifier.receipt(s, inbound, msg, article, f"Lệnh {found.command.usage.split(' (')[0]} không có "
-                                  f"hiệu lực: {refusal}", self.holders(article), now, refused=True)
-            return Result(False, f"refused: {refusal}")
+                                  f"hiệu lực: {stale}", self.holders(article), now, refused=True)
+            return Result(False, f"refused: {stale}")
         if self._is_author(article, sender):
             workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id,
                           detail="tác giả không tự duyệt bài của mình")
@@ -442,9 +447,9 @@ class Review:
 
     def _store_edited_file(self, s, inbound, msg, article, now) -> None:
         """An editor's reply may carry the edited file: a new version of the article, in the history."""
-        if not msg.attachments or self.notifier.store_files is None:
+        if not msg.attachments:
             return
-        stored = self.notifier.store_files(s, inbound, msg, article, version=article.version + 1)
+        stored = self.filer.store(s, inbound, msg, article, version=article.version + 1)
         s.refresh(article, ["attachments"])
         good = [a for a in stored if a.status == "ok"]
         if good:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -121,11 +121,11 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
     articles = {a.id: a for a in s.scalars(select(Article).where(Article.agency == agency.slug, or_(
         and_(Article.received_at >= period.start, Article.received_at < period.end),
         Article.id.in_(select(Event.article_id).where(*in_period)), Article.status.not_in(CLOSED))))}
-    images = defaultdict(int)
+    images: defaultdict[int | None, int] = defaultdict(int)
     published = select(Event.article_id).where(*in_period, Event.kind == "published")
-    for a in s.scalars(select(Attachment).where(Attachment.agency == agency.slug, Attachment.status == "ok",
-                                                Attachment.kind.in_(IMAGES), Attachment.article_id.in_(published))):
-        images[a.article_id] += 1
+    for att in s.scalars(select(Attachment).where(Attachment.agency == agency.slug, Attachment.status == "ok",
+                                                  Attachment.kind.in_(IMAGES), Attachment.article_id.in_(published))):
+        images[att.article_id] += 1
 
     units: dict[str, Tally] = {u.name: Tally(u.name, u.name, quota_of(agency, u.name)) for u in agency.units}
     authors: dict[str, Tally] = {}
@@ -146,6 +146,8 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
             for t in tallies(a):
                 t.received += 1
     for e in events:
+        if e.article_id is None:
+            continue
         a = articles[e.article_id]
         if e.kind in ("final_approved", "director_approved"):
             stats.approved += 1
@@ -186,7 +188,7 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
 
 
 def _questions(s: Session, agency: Agency, period: Period, now: datetime, stats: Stats) -> None:
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     by_unit: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     touched = or_(and_(Question.received_at >= period.start, Question.received_at < period.end),
                   and_(Question.answered_at >= period.start, Question.answered_at < period.end),
@@ -212,7 +214,7 @@ def _questions(s: Session, agency: Agency, period: Period, now: datetime, stats:
                                                (now - q.received_at).days, q.due_at, overdue))
     stats.questions = dict(counts)
     stats.questions_by_unit = {u: dict(v) for u, v in sorted(by_unit.items())}
-    stats.questions_due.sort(key=lambda w: w.due)
+    stats.questions_due.sort(key=lambda w: w.due or datetime.max.replace(tzinfo=timezone.utc))
 
 
 def _queue(s: Session, agency: Agency, articles: dict[int, Article], now: datetime, stats: Stats) -> None:

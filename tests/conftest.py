@@ -65,7 +65,7 @@ phone = "0271 3879 456"
 def pg_admin_url() -> str:
     try:
         return postgres_admin_url()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"PostgreSQL not available here: {exc}")
@@ -87,11 +87,19 @@ def database_url(request, tmp_path) -> Iterator[str]:
     engine.dispose()
 
 
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[Dovecot]:
     server = Dovecot().start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def dovecot(dovecot_server) -> Iterator[Dovecot]:
+    """A mailbox of this test's own on the session's Dovecot."""
+    mailbox = dovecot_server.add_user()
+    yield mailbox
+    mailbox.cleanup()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from mailbot import samples
+from tests import samples
 from tests.review_helpers import AUTHOR, AUTHSERV, BOARD, MEMBER, reply, stamp, subject_of
 from tests.servers import Received
 

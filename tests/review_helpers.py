@@ -6,7 +6,8 @@ import html
 from email.header import decode_header, make_header
 from pathlib import Path
 
-from mailbot import config, samples
+from mailbot import config
+from tests import samples
 from tests.conftest import Board
 from tests.servers import Received
 

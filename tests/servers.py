@@ -40,10 +40,15 @@ def _wait_port(port: int, timeout: float = 10) -> None:
 
 
 class Dovecot:
-    """A private Dovecot instance: its own config, base dir and mail folders in a 0755 temp folder."""
+    """A private Dovecot instance: its own config, base dir and mail folders in a 0755 temp folder.
+
+    One serves the whole test session; each test gets a user of its own (`add_user`): an empty
+    mailbox without a server start.
+    """
 
     USER = "board"
     PASSWORD = "secret-board"
+    USERS = 3000
 
     def __init__(self) -> None:
         # The auth process cannot read pytest's 0700 temp folders when running as root.
@@ -64,7 +69,10 @@ class Dovecot:
             mail_user = me
             login_user = internal_user = me.pw_name
         os.chown(d / "mail", mail_user.pw_uid, mail_user.pw_gid)
-        (d / "passwd").write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
+        # Every user a session may hand out, written before the start: Dovecot caches the file.
+        users = [self.USER] + [f"board{n}" for n in range(1, self.USERS + 1)]
+        (d / "passwd").write_text("".join(f"{u}:{{PLAIN}}{self.PASSWORD}\n" for u in users))
+        self._users = 0
         (d / "passwd").chmod(0o644)
         (d / "dovecot.conf").write_text(f"""
 instance_name = mailbot-test-{self.port}
@@ -136,6 +144,14 @@ service stats {{
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def add_user(self) -> DovecotUser:
+        """A new user with an empty mailbox on this server."""
+        self._users += 1
+        name = f"board{self._users}"
+        if self._users > self.USERS:
+            raise RuntimeError(f"more than {self.USERS} mailboxes in one session: raise Dovecot.USERS")
+        return DovecotUser(self, name)
+
     @property
     def url(self) -> str:
         return f"imap://{self.USER}@127.0.0.1:{self.port}/INBOX?starttls=0"
@@ -167,6 +183,29 @@ service stats {{
         return len(pids)
 
 
+class DovecotUser(Dovecot):
+    """One test's mailbox on the session's Dovecot: the same helpers, another user."""
+
+    def __init__(self, server: Dovecot, user: str) -> None:
+        self.server = server
+        self.USER = user
+        self.dir = server.dir
+        self.port = server.port
+
+    @property
+    def proc(self) -> subprocess.Popen | None:  # type: ignore[override]
+        return self.server.proc
+
+    def start(self) -> DovecotUser:
+        return self
+
+    def stop(self) -> None:
+        """The server outlives the test."""
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir / "mail" / self.USER, ignore_errors=True)
+
+
 @dataclass
 class Received:
     mail_from: str
@@ -183,7 +222,7 @@ class SinkHandler:
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope):
         with self.lock:
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"

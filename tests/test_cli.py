@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from mailbot import samples
+from tests import samples
 from tests.conftest import BOARD, write_settings
 
 

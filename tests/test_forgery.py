@@ -10,11 +10,24 @@ import dkim
 import pytest
 from sqlalchemy import func, select
 
-from mailbot import samples
 from mailbot.models import Article, Event, InboundMessage, ReviewToken
+from tests import samples
 from tests.forgery import ATTACKER, CLIENTS, FORMER, Targets, forgeries, put, token_of
-from tests.review_helpers import (AUTHOR, BOARD, DEPUTY, HEAD, MEMBER, SECRETARY, last_to, plain_of, reply,
-                                  review_board, stamp, subject_of, submission)
+from tests.review_helpers import (
+    AUTHOR,
+    BOARD,
+    DEPUTY,
+    HEAD,
+    MEMBER,
+    SECRETARY,
+    last_to,
+    plain_of,
+    reply,
+    review_board,
+    stamp,
+    subject_of,
+    submission,
+)
 
 
 def state(board, reference: str) -> tuple:
@@ -80,14 +93,14 @@ def test_over_a_thousand_forged_or_replayed_commands_change_nothing(board):
     assert len(kinds) >= 40
     with board.transaction() as s:
         reasons = [r for (r,) in s.execute(select(InboundMessage.reason).where(
-            InboundMessage.source == "forgery-suite"))]
+            InboundMessage.source == "forgery-suite").order_by(InboundMessage.id))]
     assert len(reasons) == len(cases)
     assert not [r for r in reasons if r.startswith(("internal-error", "duplicate"))]
     # Nothing at all was applied, and each class was refused for its own reason.
     assert not [r for r in reasons if r.startswith("command-reply: ") and "không có hiệu lực" not in r
                 and not r.split(": ", 1)[1].startswith(("no-command", "help", "status", "refused",
                                                         "self-approval", "undo-refused", "unknown-token"))]
-    by_kind = dict(zip((n.split("/")[0] for n, _ in cases), reasons))
+    by_kind = dict(zip((n.split("/")[0] for n, _ in cases), reasons, strict=True))
     joined = "\n".join(reasons)
     for code in ("ambiguous-sender", "unauthenticated", "forged-sender", "not-recipient", "not-member",
                  "unknown-token", "command-without-token", "no-command", "refused: thông báo đã hết hạn",
@@ -100,7 +113,10 @@ def test_forgeries_over_dovecot_alert_the_head_and_tell_the_forger_nothing(board
     forger gets no mail, an authentic colleague gets a polite note and no alert goes out."""
     t = targets(board)
     sink = board.sink
-    alerts = lambda: [m for m in sink.to(HEAD[1]) if "Cảnh báo" in subject_of(m)]
+
+    def alerts():
+        return [m for m in sink.to(HEAD[1]) if "Cảnh báo" in subject_of(m)]
+
     board.say(reply(t.member, "outlook_vi", ATTACKER, "DUYỆT"))
     assert len(alerts()) == 1 and not sink.to(ATTACKER[1])
     assert ATTACKER[1] in plain_of(alerts()[0])

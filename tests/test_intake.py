@@ -10,10 +10,10 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from mailbot import samples
 from mailbot.models import Article, Attachment, Event, InboundMessage, OutboxMessage
 from mailbot.sources.imap import DONE_KEYWORD
 from mailbot.views import article_detail
+from tests import samples
 from tests.conftest import ADMIN, BOARD, HEAD, SECRETARY
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -239,7 +239,7 @@ def test_tcvn3_text_is_converted_and_the_conversion_recorded(board):
 
 
 def test_utf8_read_as_latin1_is_reversed_exactly(board):
-    garbled = "Tin hội thảo pháp luật".encode("utf-8").decode("latin-1")
+    garbled = "Tin hội thảo pháp luật".encode().decode("latin-1")
     subject = "=?utf-8?b?" + __import__("base64").b64encode(garbled.encode()).decode() + "?="
     board.say(_raw_mail(subject, "utf-8", SIGNED_BODY.encode()))
     assert only_article(board).title == "Tin hội thảo pháp luật"
@@ -247,7 +247,7 @@ def test_utf8_read_as_latin1_is_reversed_exactly(board):
 
 def test_unconvertible_mojibake_title_is_held_not_filed(board):
     # UTF-8 read as cp1252 upstream, with bytes lost on the way: nothing safe to convert back.
-    broken = "Thời gian hội nghị tổng kết".encode("utf-8").decode("cp1252", errors="replace")  # "ờ" has 0x9D
+    broken = "Thời gian hội nghị tổng kết".encode().decode("cp1252", errors="replace")  # "ờ" has 0x9D
     subject = "=?utf-8?b?" + __import__("base64").b64encode(broken.encode()).decode() + "?="
     raw = _raw_mail(subject, "utf-8", SIGNED_BODY.encode())
     report = board.say(raw)

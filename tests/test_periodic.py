@@ -17,8 +17,18 @@ from sqlalchemy import select
 
 from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, Question, ReminderSent
 from tests.conftest import Clock
-from tests.review_helpers import AUTHOR, DEPUTY, DIRECTOR, HEAD, MEMBER, SECRETARY, UNIT_HEAD, plain_of, \
-    review_board, subject_of
+from tests.review_helpers import (
+    AUTHOR,
+    DEPUTY,
+    DIRECTOR,
+    HEAD,
+    MEMBER,
+    SECRETARY,
+    UNIT_HEAD,
+    plain_of,
+    review_board,
+    subject_of,
+)
 
 LOCAL = timezone(timedelta(hours=7))
 PBGDPL = "Phòng Phổ biến, giáo dục pháp luật"

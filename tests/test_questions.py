@@ -9,11 +9,21 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from mailbot import samples
 from mailbot.models import Deadline, InboundMessage, Question, ReminderSent
+from tests import samples
 from tests.conftest import Clock
-from tests.review_helpers import (BOARD, DEPUTY, HEAD, SECRETARY, UNIT_HEAD, last_to, plain_of, reply,
-                                  review_board, subject_of)
+from tests.review_helpers import (
+    BOARD,
+    DEPUTY,
+    HEAD,
+    SECRETARY,
+    UNIT_HEAD,
+    last_to,
+    plain_of,
+    reply,
+    review_board,
+    subject_of,
+)
 
 LOCAL = timezone(timedelta(hours=7))
 FOCAL = ("Trần Thị Lan", "lan.tt@binhphuoc.gov.vn")

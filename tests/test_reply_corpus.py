@@ -12,7 +12,7 @@ import pytest
 
 from mailbot import commands, reply
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "public" / "crisp-oss_email-reply-parser" / \
+FIXTURES = Path(__file__).resolve().parent / "corpus" / "crisp-oss_email-reply-parser" / \
     "test" / "fixtures"
 
 COMMON = ("Fusce bibendum, quam hendrerit sagittis tempor, dui turpis tempus erat, pharetra sodales ante sem sit amet "

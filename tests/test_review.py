@@ -7,10 +7,25 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from mailbot import samples
 from mailbot.models import Article, Event, InboundMessage, ReviewToken
-from tests.review_helpers import (AUTHOR, DEPUTY, DIRECTOR, DOCX, HEAD, MEMBER, SECRETARY, UNIT_HEAD, last_to,
-                                  plain_of, reply, review_board, stamp, subject_of, submission)
+from tests import samples
+from tests.review_helpers import (
+    AUTHOR,
+    DEPUTY,
+    DIRECTOR,
+    DOCX,
+    HEAD,
+    MEMBER,
+    SECRETARY,
+    UNIT_HEAD,
+    last_to,
+    plain_of,
+    reply,
+    review_board,
+    stamp,
+    subject_of,
+    submission,
+)
 
 
 @pytest.fixture

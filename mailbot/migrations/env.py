@@ -19,5 +19,5 @@ def run(conn) -> None:
 if connection is not None:
     run(connection)
 else:
-    with create_engine(config.get_main_option("sqlalchemy.url")).begin() as conn:
+    with create_engine(config.get_main_option("sqlalchemy.url") or "").begin() as conn:
         run(conn)

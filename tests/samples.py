@@ -15,9 +15,9 @@ import secrets
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.header import Header
 from email.utils import format_datetime, formataddr
-from datetime import datetime, timezone
 
 
 @dataclass(frozen=True)
