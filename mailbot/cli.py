@@ -148,7 +148,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                   f"[{r['author'] or r['submitter']}]{missing}")
         else:
             print(f"#{r['id']:<5} {r['disposition']:<9} {r['from'][:32]:<32} {r['subject'][:50]}\n"
-                  f"       {r['reason']}")
+                  f"       {r['rule']}: {r['reason']}")
     return 0
 
 

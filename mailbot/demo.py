@@ -95,7 +95,7 @@ def run(folder: Path) -> int:
         detail = views.article_detail(s, "BBT-2026-0001") if articles else None
     print("What came in and what became of it:")
     for (label, _), row in zip(mail, inbound, strict=True):
-        print(f"  #{row['id']} {label}\n      -> {row['disposition']}: {row['reason']}")
+        print(f"  #{row['id']} {label}\n      -> {row['disposition']}: {row['rule']} — {row['reason']}")
     print()
     print("Filed articles:")
     for ref, a in articles.items():

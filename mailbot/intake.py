@@ -34,9 +34,25 @@ _ENCODING_LABELS = {"tcvn3": "phông TCVN3 (ABC)", "vni": "phông VNI", "utf-8-a
 class Outcome:
     inbound_id: int
     disposition: str
+    rule: str
     reason: str
     reference: str | None
     new: bool  # False when these exact bytes were already stored (a second delivery)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A message stored and decided on, as the action's handler gets it."""
+
+    inbound: InboundMessage
+    prepared: Prepared
+    facts: rules.Facts
+    raw: bytes
+    now: datetime
+
+    @property
+    def msg(self) -> ParsedMessage:
+        return self.prepared.msg
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,18 @@ class Intake:
         self.now = now
         self.review = review
         self.questions = questions
+        # What each rule's action does: the one map from a decision to its effect.
+        self.handlers: dict[rules.Action, Callable[[Session, Taken], str | None]] = {
+            rules.Action.NOTHING: lambda s, t: None,
+            rules.Action.HOLD: self._hold,
+            rules.Action.HOLD_AND_ALERT: self._hold_and_alert,
+            rules.Action.RECORD_BOUNCE: self._record_bounce,
+            rules.Action.COMMAND: self._command,
+            rules.Action.FILE_ARTICLE: self._file,
+            rules.Action.ARTICLE_FOLLOW_UP: self._follow_up,
+            rules.Action.FILE_QUESTION: lambda s, t: self.questions.file(s, t.inbound, t.msg, t.now).reference,
+            rules.Action.QUESTION_FOLLOW_UP: self._question_follow_up,
+        }
 
     def process(self, raw: bytes, source: str = "") -> Outcome:
         """Take one raw message. Idempotent: the same bytes twice have one effect."""
@@ -95,49 +123,42 @@ class Intake:
                 agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), message_id=msg.message_id,
                 in_reply_to=" ".join(msg.in_reply_to) or None, from_addr=msg.from_addr[:320],
                 from_name=msg.from_name[:300], subject=msg.subject, sent_at=msg.date, received_at=now,
-                source=source, disposition=decision.disposition,
-                reason=f"{decision.rule}: {decision.reason}", defects=list(msg.defects))
+                source=source, disposition=decision.disposition, rule=decision.rule, reason=decision.reason,
+                defects=list(msg.defects))
             s.add(inbound)
             s.flush()
-            reference = None
-            if decision.disposition == rules.FILE:
-                reference = self._file(s, inbound, prepared, now)
-            elif decision.disposition == rules.QUESTION:
-                reference = self.questions.file(s, inbound, msg, now).reference
-            elif decision.rule == "question-follow-up":
-                reference = self.questions.follow_up(s, inbound, msg, facts.thread_question_id, now).reference
-            elif decision.disposition == rules.FOLLOWUP:
-                reference = self._follow_up(s, inbound, prepared, facts.thread_article_id, now)
-            elif decision.disposition == rules.COMMAND:
-                result = self._command(s, inbound, msg, raw, now)
-                inbound.reason = f"{decision.rule}: {result.summary}"
-                reference = self._reference_of(s, inbound)
-            elif decision.disposition == rules.HOLD:
-                self.notifier.held(s, inbound, msg, now)
-                if decision.rule == "ambiguous-sender":
-                    self._alert_ambiguous(s, inbound, msg, now)
-            elif decision.rule == "bounce" and facts.bounced_outbox_ids:
-                self._record_bounce(s, inbound, facts.bounced_outbox_ids, now)
+            reference = self.handlers[decision.action](s, Taken(inbound, prepared, facts, raw, now))
             if inbound.article_id:
                 deadlines.sync(s, self.agency, s.get_one(Article, inbound.article_id), now)
-            log.info("message taken in", extra={"inbound_id": inbound.id, "disposition": decision.disposition,
+            log.info("message taken in", extra={"inbound_id": inbound.id, "disposition": str(decision.disposition),
                                                 "rule": decision.rule, "reference": reference})
-            return Outcome(inbound.id, decision.disposition, inbound.reason, reference, True)
+            return Outcome(inbound.id, decision.disposition, inbound.rule, inbound.reason, reference, True)
 
-    def _command(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, raw: bytes, now: datetime) -> Result:
+    def _command(self, s: Session, t: Taken) -> str | None:
+        """A reply carrying a token: review or questions check who sent it and apply it; the reason says how it went."""
+        t.inbound.reason = self._apply_command(s, t).summary
+        return self._reference_of(s, t.inbound)
+
+    def _apply_command(self, s: Session, t: Taken) -> Result:
+        inbound, msg = t.inbound, t.msg
         row = find_token(s, self.agency, msg)
         if row is None:
             log.warning("command with an unknown token", extra={"inbound_id": inbound.id})
             return Result(False, "unknown-token: mã lệnh không tồn tại; không có hiệu lực")
-        verdict = self.authenticator.verdict(raw, msg)
+        verdict = self.authenticator.verdict(t.raw, msg)
         log.info("command reply authenticated" if verdict.authentic else "command reply not authenticated",
                  extra={"inbound_id": inbound.id, "how": verdict.how})
         if row.question_id is not None:
-            return self.questions.handle(s, inbound, msg, row, now, verdict)
-        return self.review.handle(s, inbound, msg, row, now, verdict)
+            return self.questions.handle(s, inbound, msg, row, t.now, verdict)
+        return self.review.handle(s, inbound, msg, row, t.now, verdict)
 
-    def _alert_ambiguous(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> None:
-        """A reply with a token and no one clear sender: nobody's command, and the head is told."""
+    def _hold(self, s: Session, t: Taken) -> None:
+        self.notifier.held(s, t.inbound, t.msg, t.now)
+
+    def _hold_and_alert(self, s: Session, t: Taken) -> None:
+        """A reply with no one clear sender: held; where it carries a token, nobody's command, and the head is told."""
+        self._hold(s, t)
+        inbound, msg, now = t.inbound, t.msg, t.now
         row = find_token(s, self.agency, msg)
         if row is None:
             return
@@ -165,7 +186,7 @@ class Intake:
                                                     InboundMessage.raw_sha256 == sha))
         if row is None:
             return None
-        return Outcome(row.id, row.disposition, row.reason, self._reference_of(s, row), False)
+        return Outcome(row.id, row.disposition, row.rule, row.reason, self._reference_of(s, row), False)
 
     def _hold_after_error(self, raw: bytes, sha: str, source: str, exc: Exception) -> Outcome:
         with self.db.transaction() as s:
@@ -173,12 +194,12 @@ class Intake:
             if existing:
                 return existing
             row = InboundMessage(agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), received_at=self.now(),
-                                 source=source, disposition=rules.HOLD,
-                                 reason=f"internal-error: lỗi khi xử lý thư ({type(exc).__name__}: {exc}); "
+                                 source=source, disposition=rules.Disposition.HELD, rule="internal-error",
+                                 reason=f"lỗi khi xử lý thư ({type(exc).__name__}: {exc}); "
                                         "thư gốc đã được lưu, cần quản trị viên xem")
             s.add(row)
             s.flush()
-            return Outcome(row.id, row.disposition, row.reason, None, True)
+            return Outcome(row.id, row.disposition, row.rule, row.reason, None, True)
 
     # -- facts ------------------------------------------------------------------------------
 
@@ -194,7 +215,7 @@ class Intake:
         if article_id is not None:
             article = s.get_one(Article, article_id)
             people = tuple({article.submitter_email, (article.author or {}).get("email", "")} - {""})
-        bounced = ()
+        bounced: tuple[int, ...] = ()
         if msg.enclosed_ids or msg.thread_ids:
             ids = set(msg.enclosed_ids) | set(msg.thread_ids)
             bounced = tuple(s.scalars(select(OutboxMessage.id).where(
@@ -252,7 +273,8 @@ class Intake:
 
     # -- effects ----------------------------------------------------------------------------
 
-    def _file(self, s: Session, inbound: InboundMessage, prepared: Prepared, now: datetime) -> str:
+    def _file(self, s: Session, t: Taken) -> str:
+        inbound, prepared, now = t.inbound, t.prepared, t.now
         msg = prepared.msg
         parts = reply.split(msg.text)
         forwarded = reply.parse_forwarded(parts.forwarded) if parts.forwarded else None
@@ -298,15 +320,20 @@ class Intake:
                 inbound_id: int) -> str:
         """Was it sent within the contributors' time limit? A late one is marked in its history."""
         outcome, row = contributions.assess(s, self.agency, article, texts)
-        if outcome == "missed":  # on time needs no mark: the deadline row says it
+        if outcome == "missed" and row is not None:  # on time needs no mark: the deadline row says it
             workflow.note(s, article, "late_submission", actor=actor, now=now, inbound_id=inbound_id,
                           detail=row.explanation.split("\n")[-1])
         return outcome
 
-    def _follow_up(self, s: Session, inbound: InboundMessage, prepared: Prepared, article_id: int,
-                   now: datetime) -> str:
+    def _question_follow_up(self, s: Session, t: Taken) -> str:
+        assert t.facts.thread_question_id is not None  # the rule said so
+        return self.questions.follow_up(s, t.inbound, t.msg, t.facts.thread_question_id, t.now).reference
+
+    def _follow_up(self, s: Session, t: Taken) -> str:
+        inbound, prepared, now = t.inbound, t.prepared, t.now
+        assert t.facts.thread_article_id is not None  # the rule said so
         msg = prepared.msg
-        article = s.get_one(Article, article_id)
+        article = s.get_one(Article, t.facts.thread_article_id)
         inbound.article_id = article.id
         stored = self.filer.store(s, inbound, msg, article)
         new_text = reply.split(msg.text).new
@@ -348,8 +375,10 @@ class Intake:
         if quarantined:
             self.notifier.quarantine_alert(s, inbound, msg, article, quarantined, now)
 
-    def _record_bounce(self, s: Session, inbound: InboundMessage, outbox_ids: tuple[int, ...], now: datetime) -> None:
-        for oid in outbox_ids:
+    def _record_bounce(self, s: Session, t: Taken) -> None:
+        """A bounce of mail we sent: the outbox row is marked, and the article's history says so."""
+        inbound, now = t.inbound, t.now
+        for oid in t.facts.bounced_outbox_ids:
             row = s.get_one(OutboxMessage, oid)
             row.status = "bounced"
             row.bounced_by = inbound.id

@@ -83,7 +83,8 @@ class InboundMessage(Base):
     source: Mapped[str] = mapped_column(String(500), default="")
     # filed | followup | ignored | held | duplicate
     disposition: Mapped[str] = mapped_column(String(20))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    rule: Mapped[str] = mapped_column(String(64), default="", server_default="")   # the rule that decided
+    reason: Mapped[str] = mapped_column(Text, default="")                             # why, for the secretary
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     defects: Mapped[list[Any]] = mapped_column(default=list)

@@ -118,7 +118,7 @@ class Notifier:
 
     def held(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> None:
         self.send(s, f"held:{inbound.id}", "message.secretary.held", "message/secretary/held", self.secretaries(),
-                   {"inbound": inbound, "reason": inbound.reason.split(": ", 1)[-1],
+                   {"inbound": inbound, "reason": inbound.reason,
                     "preview": _preview_text(msg.text)}, now, inbound=inbound)
 
     def _files(self, rows: list[Attachment]) -> tuple[tuple[FileToAttach, ...], list[Attachment]]:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailbot import commands, filing, redact, reply, sender
 from mailbot.authentication import Verdict
+from mailbot.cases import Machine
 from mailbot.config import Agency
 from mailbot.message import ParsedMessage
 from mailbot.models import Attachment, Deadline, Event, InboundMessage, Question, ReviewToken
@@ -62,30 +63,11 @@ def kind_of(subject: str, text: str) -> str:
     return FEEDBACK if _FEEDBACK_WORDS.search(fold(f"{subject}\n{text[:2000]}")) else QUESTION
 
 
-def position(q: Question) -> str:
-    return f"{q.status}:{q.step}" if q.status == ANSWER_REVIEW and q.step else q.status
-
-
-def apply(s: Session, q: Question, event: str, *, actor: str, now: datetime, inbound_id: int | None = None,
-          detail: str = "", step: str = "") -> None:
-    """Move `q` along `event`; write the audit event. The only place a question's status changes."""
-    current = None if q.id is None else q.status
-    if (current, event) not in TRANSITIONS:
-        raise ValueError(f"no question transition from {current!r} on {event!r}")
-    before = position(q) if current else ""
-    q.status = TRANSITIONS[(current, event)]
-    q.step = step if q.status == ANSWER_REVIEW else ""
-    q.updated_at = now
-    s.add(q)
-    s.flush()
-    s.add(Event(agency=q.agency, question_id=q.id, inbound_id=inbound_id, at=now, actor=actor, kind=event,
-                from_status=before, to_status=position(q), detail=detail))
-
-
-def note(s: Session, q: Question, kind: str, *, actor: str, now: datetime, inbound_id: int | None = None,
-         detail: str = "") -> None:
-    s.add(Event(agency=q.agency, question_id=q.id, inbound_id=inbound_id, at=now, actor=actor, kind=kind,
-                from_status=position(q), to_status=position(q), detail=detail))
+# The one place a question's status changes (mailbot.cases).
+MACHINE = Machine("question", TRANSITIONS, ANSWER_REVIEW, "question_id")
+position = MACHINE.position
+apply = MACHINE.apply
+note = MACHINE.note
 
 
 class Refused(Exception):

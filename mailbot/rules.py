@@ -9,14 +9,38 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum, StrEnum
 
 from mailbot import commands
 from mailbot.config import Agency, Member
 from mailbot.message import ParsedMessage
 from mailbot.vntext import fold
 
-FILE, FOLLOWUP, HOLD, IGNORE, DUPLICATE, COMMAND = "filed", "followup", "held", "ignored", "duplicate", "command"
-QUESTION = "question"
+
+class Disposition(StrEnum):
+    """What became of a message, as `mailbot list` shows it."""
+
+    FILED = "filed"
+    FOLLOWUP = "followup"
+    HELD = "held"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    COMMAND = "command"
+    QUESTION = "question"
+
+
+class Action(Enum):
+    """What intake does about a decision; intake keeps one handler for each."""
+
+    NOTHING = "nothing"                        # recorded, no effect (ignored, duplicate)
+    HOLD = "hold"                              # the secretary is told
+    HOLD_AND_ALERT = "hold-and-alert"          # the secretary is told; the head too where it carries a token
+    RECORD_BOUNCE = "record-bounce"            # the outbox row it bounces is marked
+    COMMAND = "command"                        # review or questions check and apply it
+    FILE_ARTICLE = "file-article"
+    ARTICLE_FOLLOW_UP = "article-follow-up"
+    FILE_QUESTION = "file-question"
+    QUESTION_FOLLOW_UP = "question-follow-up"
 
 
 @dataclass(frozen=True)
@@ -39,9 +63,18 @@ class Facts:
 
 @dataclass(frozen=True)
 class Decision:
-    disposition: str
-    rule: str
-    reason: str
+    disposition: Disposition
+    action: Action
+    rule: str       # the rule's name
+    reason: str     # why, in Vietnamese, for the secretary
+
+
+def ignore(rule: str, reason: str) -> Decision:
+    return Decision(Disposition.IGNORED, Action.NOTHING, rule, reason)
+
+
+def hold(rule: str, reason: str) -> Decision:
+    return Decision(Disposition.HELD, Action.HOLD, rule, reason)
 
 
 @dataclass(frozen=True)
@@ -67,7 +100,7 @@ _QUESTION_WORDS = re.compile(
 def _own_mail(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if msg.from_addr in agency.own_addresses() or (msg.message_id or "").startswith("mailbot.") and \
             (msg.message_id or "").endswith("@" + agency.message_id_domain):
-        return Decision(IGNORE, "own-mail", "thư do chính mailbot gửi (tránh vòng lặp)")
+        return ignore("own-mail", "thư do chính mailbot gửi (tránh vòng lặp)")
     return None
 
 
@@ -76,42 +109,42 @@ def _bounce(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None
     if (msg.report_type == "delivery-status" or local in ("mailer-daemon", "postmaster")
             or msg.header("x-failed-recipients") or _BOUNCE_SUBJECT.match(fold(msg.subject))):
         matched = f"; trả lại thư đi số {', '.join(map(str, facts.bounced_outbox_ids))}" if facts.bounced_outbox_ids else ""
-        return Decision(IGNORE, "bounce", f"thư báo lỗi chuyển phát (bounce){matched}")
+        return Decision(Disposition.IGNORED, Action.RECORD_BOUNCE, "bounce", f"thư báo lỗi chuyển phát (bounce){matched}")
     if msg.report_type == "feedback-report":
-        return Decision(IGNORE, "complaint", "báo cáo khiếu nại thư rác (ARF)")
+        return ignore("complaint", "báo cáo khiếu nại thư rác (ARF)")
     if msg.report_type == "disposition-notification":
-        return Decision(IGNORE, "read-receipt", "thông báo đã đọc thư")
+        return ignore("read-receipt", "thông báo đã đọc thư")
     return None
 
 
 def _auto_reply(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     auto = fold(msg.header("auto-submitted"))
     if auto and not auto.startswith("no"):
-        return Decision(IGNORE, "auto-reply", f"thư tự động (Auto-Submitted: {msg.header('auto-submitted')})")
+        return ignore("auto-reply", f"thư tự động (Auto-Submitted: {msg.header('auto-submitted')})")
     for header in ("x-autoreply", "x-autorespond", "x-zimbra-auto-reply"):
         if msg.header(header):
-            return Decision(IGNORE, "auto-reply", f"thư tự động ({header})")
+            return ignore("auto-reply", f"thư tự động ({header})")
     if fold(msg.header("precedence")) == "auto_reply":
-        return Decision(IGNORE, "auto-reply", "thư tự động (Precedence: auto_reply)")
+        return ignore("auto-reply", "thư tự động (Precedence: auto_reply)")
     if _AUTO_SUBJECT.match(fold(msg.subject)):
-        return Decision(IGNORE, "auto-reply", f"thư trả lời tự động (tiêu đề \"{msg.subject[:80]}\")")
+        return ignore("auto-reply", f"thư trả lời tự động (tiêu đề \"{msg.subject[:80]}\")")
     if msg.header("return-path").strip() == "<>" and not msg.from_addr:
-        return Decision(IGNORE, "auto-reply", "thư từ người gửi rỗng (<>), do hệ thống tạo")
+        return ignore("auto-reply", "thư từ người gửi rỗng (<>), do hệ thống tạo")
     return None
 
 
 def _bulk(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     precedence = fold(msg.header("precedence"))
     if precedence in ("bulk", "junk", "list"):
-        return Decision(IGNORE, "bulk", f"thư hàng loạt (Precedence: {precedence})")
+        return ignore("bulk", f"thư hàng loạt (Precedence: {precedence})")
     if msg.header("list-id") or msg.header("list-unsubscribe") or msg.header("list-post"):
-        return Decision(IGNORE, "bulk", "thư từ danh sách thư (List-Id / List-Unsubscribe)")
+        return ignore("bulk", "thư từ danh sách thư (List-Id / List-Unsubscribe)")
     return None
 
 
 def _duplicate(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if facts.duplicate_of is not None:
-        return Decision(DUPLICATE, "duplicate",
+        return Decision(Disposition.DUPLICATE, Action.NOTHING, "duplicate",
                         f"trùng Message-ID với thư đã nhận số {facts.duplicate_of}; không xử lý lại")
     return None
 
@@ -120,57 +153,59 @@ def _ambiguous_sender(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decis
     # A reply to the board whose sender is not one clear mailbox never carries a command.
     if msg.sender_problem and (facts.carries_token or facts.sender_member or facts.thread_article_id is not None
                                or facts.thread_question_id is not None):
-        return Decision(HOLD, "ambiguous-sender", f"người gửi không rõ ràng ({msg.sender_problem}); thư không được "
+        return Decision(Disposition.HELD, Action.HOLD_AND_ALERT, "ambiguous-sender",
+                        f"người gửi không rõ ràng ({msg.sender_problem}); thư không được "
                                                   "coi là lệnh, cần Thư ký xem")
     return None
 
 
 def _command(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if facts.carries_token:
-        return Decision(COMMAND, "command-reply", "thư trả lời thông báo xét duyệt")
+        return Decision(Disposition.COMMAND, Action.COMMAND, "command-reply", "thư trả lời thông báo xét duyệt")
     return None
 
 
 def _no_sender(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if not msg.from_addr:
-        return Decision(HOLD, "no-sender", "thư không có địa chỉ người gửi hợp lệ; không thể trả lời")
+        return hold("no-sender", "thư không có địa chỉ người gửi hợp lệ; không thể trả lời")
     return None
 
 
 def _thread(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if facts.thread_question_id is not None:
         if msg.from_addr == facts.thread_question_asker:
-            return Decision(FOLLOWUP, "question-follow-up", "người hỏi viết thêm trong luồng câu hỏi đã gửi")
-        return Decision(HOLD, "question-thread-stranger",
+            return Decision(Disposition.FOLLOWUP, Action.QUESTION_FOLLOW_UP, "question-follow-up",
+                            "người hỏi viết thêm trong luồng câu hỏi đã gửi")
+        return hold("question-thread-stranger",
                         "thư trong luồng một câu hỏi của người dân nhưng không phải từ người hỏi; cần Thư ký xem")
     if facts.thread_article_id is not None:
         if msg.from_addr in facts.thread_article_people:
-            return Decision(FOLLOWUP, "follow-up", "thư bổ sung cho bài đã nhận")
+            return Decision(Disposition.FOLLOWUP, Action.ARTICLE_FOLLOW_UP, "follow-up", "thư bổ sung cho bài đã nhận")
         if facts.sender_member is not None:
             found = commands.read(msg)
             if found.command is not None:
-                return Decision(HOLD, "command-without-token",
+                return hold("command-without-token",
                                 f"lệnh {found.command.usage.split(' (')[0]} không mang mã của một thông báo xét "
                                 "duyệt (thư chỉ gắn với bài qua tiêu đề hoặc luồng thư); lệnh chỉ có hiệu lực khi "
                                 "trả lời đúng thông báo mailbot gửi cho người quyết định. Cần Thư ký xem")
-            return Decision(HOLD, "board-reply",
+            return hold("board-reply",
                             "thành viên Ban Biên tập viết trong luồng thư của bài nhưng không trả lời một thông báo "
                             "xét duyệt; cần Thư ký xem")
-        return Decision(HOLD, "thread-stranger",
+        return hold("thread-stranger",
                         "thư trong luồng của một bài nhưng từ người khác người gửi bài; cần Thư ký xem")
     if facts.replies_to_our_mail:
-        return Decision(HOLD, "reply-to-notice", "thư trả lời một thông báo của mailbot không gắn với bài nào")
+        return hold("reply-to-notice", "thư trả lời một thông báo của mailbot không gắn với bài nào")
     return None
 
 
 def _citizen(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     qa = agency.questions.address
     if qa and qa in (a.lower() for a in (*msg.to, *msg.cc)) and not facts.sender_member:
-        return Decision(QUESTION, "citizen-question", f"gửi tới địa chỉ hỏi đáp {qa}")
+        return Decision(Disposition.QUESTION, Action.FILE_QUESTION, "citizen-question", f"gửi tới địa chỉ hỏi đáp {qa}")
     if facts.sender_member or facts.sender_is_staff or agency.is_accepted_domain(msg.from_addr):
         return None
     if _QUESTION_WORDS.search(fold(f"{msg.subject}\n{msg.text[:3000]}")):
-        return Decision(QUESTION, "citizen-question",
+        return Decision(Disposition.QUESTION, Action.FILE_QUESTION, "citizen-question",
                         "người gửi không phải cán bộ của cơ quan, nội dung là câu hỏi hoặc phản ánh, kiến nghị")
     return None
 
@@ -180,7 +215,7 @@ def _outside(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | Non
         return None
     if agency.is_accepted_domain(msg.from_addr):
         return None
-    return Decision(HOLD, "outside-sender",
+    return hold("outside-sender",
                     f"người gửi ngoài các tên miền được nhận ({', '.join(agency.accepted_domains)}); "
                     "cần lãnh đạo đơn vị xác nhận trước khi nhận bài")
 
@@ -188,27 +223,27 @@ def _outside(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | Non
 def _too_large(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     limit = agency.intake.max_message_bytes
     if facts.raw_size > limit:
-        return Decision(HOLD, "too-large", f"thư lớn {facts.raw_size / 1048576:.1f} MB, vượt giới hạn "
+        return hold("too-large", f"thư lớn {facts.raw_size / 1048576:.1f} MB, vượt giới hạn "
                                            f"{limit / 1048576:g} MB; cần Thư ký xem")
     return None
 
 
 def _empty(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if not msg.text.strip() and not msg.attachments and not msg.subject.strip():
-        return Decision(HOLD, "empty", "thư không có tiêu đề, nội dung hay tệp đính kèm")
+        return hold("empty", "thư không có tiêu đề, nội dung hay tệp đính kèm")
     return None
 
 
 def _unreadable_title(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if facts.title_unreadable:
-        return Decision(HOLD, "unreadable-title",
+        return hold("unreadable-title",
                         "tiêu đề bị lỗi phông chữ (TCVN3/VNI hoặc sai bảng mã) và không chuyển đổi được; "
                         "cần Thư ký xem")
     return None
 
 
 def _submission(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision:
-    return Decision(FILE, "submission", "tin bài mới")
+    return Decision(Disposition.FILED, Action.FILE_ARTICLE, "submission", "tin bài mới")
 
 
 CHAIN: tuple[Rule, ...] = (

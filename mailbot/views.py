@@ -34,7 +34,8 @@ def inbound_rows(s: Session, disposition: str | None = None, agency: str | None 
     if agency:
         q = q.where(InboundMessage.agency == agency)
     return [{
-        "id": m.id, "agency": m.agency, "disposition": m.disposition, "reason": m.reason, "from": m.from_addr,
+        "id": m.id, "agency": m.agency, "disposition": m.disposition, "rule": m.rule, "reason": m.reason,
+        "from": m.from_addr,
         "subject": m.subject, "received_at": _iso(m.received_at), "message_id": m.message_id,
         "raw_sha256": m.raw_sha256,
     } for m in s.scalars(q)]
@@ -68,7 +69,7 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
         } for f in files],
         "messages_in": [{
             "id": m.id, "from": m.from_addr, "subject": m.subject, "received_at": _iso(m.received_at),
-            "disposition": m.disposition, "reason": m.reason, "message_id": m.message_id,
+            "disposition": m.disposition, "rule": m.rule, "reason": m.reason, "message_id": m.message_id,
         } for m in inbound],
         "messages_out": [{
             "id": m.id, "kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status,
@@ -123,7 +124,7 @@ def question_detail(s: Session, reference: str, agency: str | None = None) -> di
         "attachments": [{"filename": f.filename, "kind": f.kind, "size": f.size, "status": f.status,
                          "version": f.version} for f in files],
         "messages_in": [{"id": m.id, "from": m.from_addr, "subject": m.subject, "received_at": _iso(m.received_at),
-                         "disposition": m.disposition, "reason": m.reason} for m in inbound],
+                         "disposition": m.disposition, "rule": m.rule, "reason": m.reason} for m in inbound],
         "messages_out": [{"id": m.id, "kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status,
                           "last_error": m.last_error} for m in out],
         "deadlines": _deadline_rows(limits),

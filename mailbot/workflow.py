@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from mailbot.cases import Machine, TransitionError
 
-from sqlalchemy.orm import Session
-
-from mailbot.models import Article, Event
+__all__ = ["MACHINE", "TRANSITIONS", "TransitionError", "apply", "can", "note", "position", "restore"]
 
 AWAITING_DETAILS = "awaiting_details"
 SUBMITTED = "submitted"
@@ -61,53 +59,10 @@ STATUS_LABELS_VI = {
 }
 
 
-class TransitionError(Exception):
-    pass
-
-
-def position(article: Article) -> str:
-    """Status and step together, as the audit trail records them ("review:verify")."""
-    return f"{article.status}:{article.step}" if article.status == REVIEW and article.step else article.status
-
-
-def can(article: Article | None, event: str) -> bool:
-    current = None if article is None or article.id is None else article.status
-    return (current, event) in TRANSITIONS
-
-
-def apply(session: Session, article: Article, event: str, *, actor: str, now: datetime,
-          inbound_id: int | None = None, detail: str = "", step: str | None = None) -> str:
-    """Move `article` along `event` (to review step `step` where it enters one); write the audit event."""
-    current = None if article.id is None else article.status
-    key = (current, event)
-    if key not in TRANSITIONS:
-        raise TransitionError(f"no transition from {current!r} on {event!r}")
-    before = position(article) if current else ""
-    article.status = TRANSITIONS[key]
-    article.step = (step or article.step) if article.status == REVIEW else ""
-    article.updated_at = now
-    session.add(article)
-    session.flush()
-    session.add(Event(agency=article.agency, article_id=article.id, inbound_id=inbound_id, at=now, actor=actor,
-                      kind=event, from_status=before, to_status=position(article), detail=detail))
-    return article.status
-
-
-def restore(session: Session, article: Article, back_to: str, *, actor: str, now: datetime,
-            inbound_id: int | None = None, detail: str = "") -> None:
-    """UNDO: put an article back where an audit event found it; only across a transition the table has."""
-    status, _, step = back_to.partition(":")
-    if not any(src == status and dst == article.status for (src, _), dst in TRANSITIONS.items()):
-        raise TransitionError(f"cannot go back from {article.status!r} to {status!r}")
-    before = position(article)
-    article.status, article.step, article.updated_at = status, step, now
-    session.add(Event(agency=article.agency, article_id=article.id, inbound_id=inbound_id, at=now, actor=actor,
-                      kind="undone", from_status=before, to_status=back_to, detail=detail))
-    session.flush()
-
-
-def note(session: Session, article: Article, kind: str, *, actor: str, now: datetime,
-         inbound_id: int | None = None, detail: str = "") -> None:
-    """An audit event that changes no status (a file added, a refused command...)."""
-    session.add(Event(agency=article.agency, article_id=article.id, inbound_id=inbound_id, at=now, actor=actor,
-                      kind=kind, from_status=position(article), to_status=position(article), detail=detail))
+# The one place an article's status changes (mailbot.cases): apply, restore (UNDO), note.
+MACHINE = Machine("article", TRANSITIONS, REVIEW, "article_id")
+position = MACHINE.position
+can = MACHINE.can
+apply = MACHINE.apply
+restore = MACHINE.restore
+note = MACHINE.note

@@ -96,11 +96,11 @@ def test_a_board_members_reply_is_held_and_a_citizens_question_filed_apart(board
                              text="Cho tôi hỏi thủ tục chứng thực bản sao cần giấy tờ gì? Xin cảm ơn.")
     assert board.say(question).counts == {"question": 1}
     with board.transaction() as s:
-        held = {m.from_addr: m.reason for m in s.scalars(select(InboundMessage).where(
+        held = {m.from_addr: m.rule for m in s.scalars(select(InboundMessage).where(
             InboundMessage.disposition == "held"))}
         assert s.scalars(select(Article)).one().status == "review"  # a reply to a notice without a token does nothing
     # Held as what it is: a command without a token; never "commands by reply are unsupported".
-    assert list(held) == [HEAD] and held[HEAD].startswith("command-without-token")
+    assert held == {HEAD: "command-without-token"}
     announced = board.sink.to(SECRETARY)
     assert len(announced) == 3                                  # new article, held reply, question to assign
     held_notice = announced[1].raw.decode("utf-8", "replace")
@@ -163,5 +163,5 @@ def test_a_message_over_the_size_limit_is_held(tmp_path, clock):
     assert board.say(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Ảnh", text=f"x\n\n{SIGNATURE}",
                                    files=(big,))).counts == {"held": 1}
     with board.transaction() as s:
-        assert s.scalars(select(InboundMessage)).one().reason.startswith("too-large")
+        assert s.scalars(select(InboundMessage)).one().rule == "too-large"
     board.close()

@@ -92,8 +92,8 @@ def test_over_a_thousand_forged_or_replayed_commands_change_nothing(board):
     assert got_through == [], f"a forged command changed an article: {got_through}"
     assert len(kinds) >= 40
     with board.transaction() as s:
-        reasons = [r for (r,) in s.execute(select(InboundMessage.reason).where(
-            InboundMessage.source == "forgery-suite").order_by(InboundMessage.id))]
+        reasons = [f"{rule}: {reason}" for rule, reason in s.execute(select(InboundMessage.rule, InboundMessage.reason)
+                   .where(InboundMessage.source == "forgery-suite").order_by(InboundMessage.id))]
     assert len(reasons) == len(cases)
     assert not [r for r in reasons if r.startswith(("internal-error", "duplicate"))]
     # Nothing at all was applied, and each class was refused for its own reason.
