@@ -152,9 +152,20 @@ def test_every_unknown_key_at_any_depth_fails_check_and_names_the_closest(tmp_pa
         config.load(path, environ={})
     [problem] = [p for p in info.value.problems if p.key == key]
     assert f"did you mean {suggestion!r}" in problem.message
+
+
+def test_check_names_every_unknown_key_at_once(tmp_path):
+    """Security: `mailbot check` fails on misspelt keys at three depths, naming each."""
+    path = tmp_path / "m.toml"
+    path.write_text('databse = "x"\n' + MINIMAL.format(slug="a", preset="binhphuoc") +
+                    '[agency.workflow]\ntrusted_authserv_di = "mx.x.gov.vn"\n'
+                    '[[agency.members]]\nname = "A"\nemail = "a@x.gov.vn"\nrole = "head"\nrol = "head"\n',
+                    encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(path), "check"], capture_output=True,
                           text=True)
-    assert done.returncode == 2 and key in done.stderr + done.stdout
+    assert done.returncode == 2
+    for key in ("databse", "agency[0].workflow.trusted_authserv_di", "agency[0].members[0].rol"):
+        assert key in done.stderr + done.stdout, key
 
 
 @pytest.mark.parametrize("url, allowed", [
