@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailbot import periodic, stats
-from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, Question
-from mailbot.report_files import chart_png, workbook
+from mailbot.jobs import periodic, stats
+from mailbot.reports.workbook import chart_png, workbook
+from mailbot.storage.models import Article, Attachment, Deadline, Event, InboundMessage, Question
 from tests.conftest import Board, Clock, write_settings
 
 UNITS = ("Phòng PBGDPL", "Văn phòng", None)

@@ -15,23 +15,25 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 
-from mailbot import deadlines, outbox, reminders
-from mailbot import periodic as periodic_mail
-from mailbot.authentication import Authenticator, DnsLookup
-from mailbot.blobs import BlobStore
+from mailbot.articles import deadlines
+from mailbot.articles.review import Review
+from mailbot.cases.filer import Filer
 from mailbot.config import Agency, Settings
-from mailbot.db import Database
-from mailbot.filer import Filer
-from mailbot.intake import Intake
-from mailbot.models import AgencyRow
-from mailbot.notify import Notifier
+from mailbot.inbound.intake import Intake
+from mailbot.inbound.sources import BacklogDecisionNeeded, Source
+from mailbot.inbound.sources.imap import Checkpoints, ImapSource
+from mailbot.inbound.sources.maildir import MaildirSource
+from mailbot.jobs import periodic as periodic_mail
+from mailbot.jobs import reminders
+from mailbot.mail.authentication import Authenticator, DnsLookup
+from mailbot.outbound import outbox
+from mailbot.outbound.notify import Notifier
+from mailbot.outbound.render import Renderer
 from mailbot.paths import templates_dir
-from mailbot.questions import Questions
-from mailbot.render import Renderer
-from mailbot.review import Review
-from mailbot.sources import BacklogDecisionNeeded, Source
-from mailbot.sources.imap import Checkpoints, ImapSource
-from mailbot.sources.maildir import MaildirSource
+from mailbot.questions.service import Questions
+from mailbot.storage.blobs import BlobStore
+from mailbot.storage.db import Database
+from mailbot.storage.models import AgencyRow
 
 log = logging.getLogger("mailbot.run")
 

@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mailbot import config, outbox, report_files, views
-from mailbot import periodic as periodic_mail
-from mailbot import stats as stats_module
+from mailbot import config, views
 from mailbot.app import App
+from mailbot.inbound.sources import BacklogDecisionNeeded
+from mailbot.jobs import periodic as periodic_mail
 from mailbot.logs import setup_logging
-from mailbot.sources import BacklogDecisionNeeded
+from mailbot.outbound import outbox
+from mailbot.reports import stats as stats_module
+from mailbot.reports import workbook as report_files
 
 log = logging.getLogger("mailbot.run")
 

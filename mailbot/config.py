@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mailbot.mail.vntext import fold
 from mailbot.paths import presets_dir
-from mailbot.vntext import fold
-from mailbot.workcalendar import CLOCK_KINDS, TZ, WorkCalendar
+from mailbot.worktime.calendar import CLOCK_KINDS, TZ, WorkCalendar
 
 ROLES = ("head", "deputy_head", "member", "secretary", "director")
 CATEGORIES = ("news", "article", "document", "statistics", "report", "photos")

@@ -10,8 +10,8 @@ from pathlib import Path
 from mailbot import config, views
 from mailbot.app import App
 from mailbot.cli import format_detail
-from mailbot.message import decode_header_value
-from mailbot.sources.maildir import MaildirSource
+from mailbot.inbound.sources.maildir import MaildirSource
+from mailbot.mail.message import decode_header_value
 
 DEMO_CONFIG = """\
 # Written by `mailbot demo`: the embedded default, nothing to install.

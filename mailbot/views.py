@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot import questions
-from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, OutboxMessage, Question
-from mailbot.workflow import STATUS_LABELS_VI
+from mailbot.articles.workflow import STATUS_LABELS_VI
+from mailbot.questions import service as questions
+from mailbot.storage.models import Article, Attachment, Deadline, Event, InboundMessage, OutboxMessage, Question
 
 
 def _iso(d: datetime | None) -> str | None:

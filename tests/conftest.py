@@ -152,7 +152,7 @@ class Board:
         if self.dovecot is not None:
             self.dovecot.deliver(*raws)
         else:
-            from mailbot.sources.maildir import MaildirSource
+            from mailbot.inbound.sources.maildir import MaildirSource
             box = MaildirSource(Path(self.agency.mailbox.path))
             for raw in raws:
                 name = f"{secrets.token_hex(8)}.test"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailbot import config
-from mailbot.workcalendar import TZ, WorkCalendar
+from mailbot.worktime.calendar import TZ, WorkCalendar
 
 CAL = WorkCalendar()
 

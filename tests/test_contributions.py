@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from mailbot import views
-from mailbot.contributions import find_date
-from mailbot.models import Article, Deadline, Event
+from mailbot.articles.contributions import find_date
+from mailbot.storage.models import Article, Deadline, Event
 from tests import samples
 from tests.conftest import Clock
 from tests.review_helpers import AUTHOR, BOARD, DOCX, SECRETARY, SIGNATURE, last_to, plain_of, reply, review_board

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailbot.models import Article, InboundMessage
+from mailbot.storage.models import Article, InboundMessage
 from tests.conftest import Board, Clock, write_settings
 
 CORPUS = Path(__file__).resolve().parent / "corpus"   # copied with their licences; see its README

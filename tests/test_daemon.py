@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from mailbot import outbox
-from mailbot.models import Article, InboundMessage, OutboxMessage
+from mailbot.outbound import outbox
+from mailbot.storage.models import Article, InboundMessage, OutboxMessage
 from tests import samples
 from tests.conftest import BOARD, HEAD, SECRETARY
 from tests.review_helpers import plain_of, subject_of

@@ -10,7 +10,7 @@ import dkim
 import pytest
 from sqlalchemy import func, select
 
-from mailbot.models import Article, Event, InboundMessage, ReviewToken
+from mailbot.storage.models import Article, Event, InboundMessage, ReviewToken
 from tests import samples
 from tests.forgery import ATTACKER, CLIENTS, FORMER, Targets, forgeries, put, token_of
 from tests.review_helpers import (

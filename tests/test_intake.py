@@ -10,8 +10,8 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from mailbot.models import Article, Attachment, Event, InboundMessage, OutboxMessage
-from mailbot.sources.imap import DONE_KEYWORD
+from mailbot.inbound.sources.imap import DONE_KEYWORD
+from mailbot.storage.models import Article, Attachment, Event, InboundMessage, OutboxMessage
 from mailbot.views import article_detail
 from tests import samples
 from tests.conftest import ADMIN, BOARD, HEAD, SECRETARY
@@ -404,7 +404,7 @@ def test_connection_dropped_mid_run_resumes_with_nothing_lost_or_repeated(board,
 
 
 def test_first_start_on_a_full_mailbox_asks_then_skips_or_processes(tmp_path, database_url, dovecot, smtp_sink, clock):
-    from mailbot.sources import BacklogDecisionNeeded
+    from mailbot.inbound.sources import BacklogDecisionNeeded
     from tests.conftest import Board, write_settings
 
     old = [samples.build("gmail", sender=AUTHOR, to=BOARD, subject=f"Thư cũ {n}", text=f"x\n\n{SIGNATURE}")

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select
 
-from mailbot.models import Article, Attachment, Deadline, Event, InboundMessage, Question, ReminderSent
+from mailbot.storage.models import Article, Attachment, Deadline, Event, InboundMessage, Question, ReminderSent
 from tests.conftest import Clock
 from tests.review_helpers import (
     AUTHOR,

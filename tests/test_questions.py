@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from mailbot.models import Deadline, InboundMessage, Question, ReminderSent
+from mailbot.storage.models import Deadline, InboundMessage, Question, ReminderSent
 from tests import samples
 from tests.conftest import Clock
 from tests.review_helpers import (

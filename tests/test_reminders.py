@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from mailbot.models import ReminderSent
+from mailbot.storage.models import ReminderSent
 from tests.conftest import Clock
 from tests.review_helpers import AUTHOR, DEPUTY, HEAD, MEMBER, review_board, subject_of, submission
 

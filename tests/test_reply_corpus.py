@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import commands, reply
+from mailbot.cases import commands
+from mailbot.mail import reply
 
 FIXTURES = Path(__file__).resolve().parent / "corpus" / "crisp-oss_email-reply-parser" / \
     "test" / "fixtures"

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from mailbot.models import Article, Event, InboundMessage, ReviewToken
+from mailbot.storage.models import Article, Event, InboundMessage, ReviewToken
 from tests import samples
 from tests.review_helpers import (
     AUTHOR,
@@ -326,7 +326,7 @@ def test_show_prints_the_review_history(bp):
 def test_each_step_runs_a_deadline_that_explains_itself_and_follows_calendar_changes(
         tmp_path, database_url, dovecot, smtp_sink):
     from mailbot.cli import format_detail
-    from mailbot.models import Deadline
+    from mailbot.storage.models import Deadline
     from mailbot.views import article_detail
     from tests.conftest import Clock
 

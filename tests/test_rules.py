@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot import config, rules
-from mailbot.message import parse
-from mailbot.rules import Action, Disposition, Facts
+from mailbot import config
+from mailbot.inbound import rules
+from mailbot.inbound.rules import Action, Disposition, Facts
+from mailbot.mail.message import parse
 from tests.conftest import write_settings
 
 BOARD = "bbt@binhphuoc.gov.vn"

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from mailbot.db import Database
-from mailbot.models import Base
+from mailbot.storage.db import Database
+from mailbot.storage.models import Base
 
 
 def test_alembic_migrates_an_empty_database_to_head(database_url):

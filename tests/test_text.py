@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mailbot import reply, sender
-from mailbot.vntext import looks_mojibake, repair_legacy
+from mailbot.articles import sender
+from mailbot.mail import reply
+from mailbot.mail.vntext import looks_mojibake, repair_legacy
 
 
 def test_vni_text_is_converted():
@@ -52,9 +53,9 @@ def test_reply_split(text, new):
 
 def test_every_template_renders():
     from mailbot.config import Agency, Endpoint
-    from mailbot.models import Article, Attachment, InboundMessage
+    from mailbot.outbound.render import Renderer
     from mailbot.paths import templates_dir
-    from mailbot.render import Renderer
+    from mailbot.storage.models import Article, Attachment, InboundMessage
 
     agency = Agency(slug="a", name="Sở Tư pháp", website="https://x.gov.vn", board_address="bbt@x.gov.vn",
                     mailbox=Endpoint("maildir:x", "maildir"), outgoing=Endpoint("file:y", "file"),
@@ -68,7 +69,7 @@ def test_every_template_renders():
     context = {"article": art, "author": author, "status_label": "x",
                "files": [f], "quarantined": [f], "missing_labels": ["Đơn vị công tác"], "category_label": "Tin",
                "problems": [], "preview": "p", "not_attached": [f], "added": [f], "note": "n", "inbound": inbound,
-               "reason": "r", "role_label": "Trưởng ban", "commands": __import__("mailbot.commands").commands.COMMANDS,
+               "reason": "r", "role_label": "Trưởng ban", "commands": __import__("mailbot.cases.commands").cases.commands.COMMANDS,
                "reasons": {"cl": "x"}, "expires_days": 14, "undo_minutes": 15, "done": "d", "refused": False,
                "next_people": ["x"], "problem": "p", "decision": "approved", "detail": "d", "publish_at_once": False,
                "why": "w", "token_member": "m", "author_line": "a", "images": [f], "current_files": [f],
@@ -86,9 +87,10 @@ def test_every_template_renders():
 
 def _question_and_period_context(agency, now):
     """What the question, digest, report and quota templates read, with every branch's data present."""
-    from mailbot import commands, stats
+    from mailbot.cases import commands
     from mailbot.config import PeriodicReport, StaffMember, Unit
-    from mailbot.models import Deadline, Question
+    from mailbot.reports import stats
+    from mailbot.storage.models import Deadline, Question
 
     q = Question(reference="HD-2026-0001", kind="question", status="assigned", step="", title="Hỏi",
                  body_text="Nội dung", asker_name="Nguyễn Văn Bình", asker_email="b@gmail.com", unit="Phòng A",

@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from mailbot import questions, workflow
-from mailbot.cases import Machine, TransitionError
-from mailbot.db import Database
-from mailbot.models import AgencyRow, Article, Event, Question
+from mailbot.articles import workflow
+from mailbot.cases.machine import Machine, TransitionError
+from mailbot.questions import service as questions
+from mailbot.storage.db import Database
+from mailbot.storage.models import AgencyRow, Article, Event, Question
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 

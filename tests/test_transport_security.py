@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from mailbot import config
-from mailbot.outbox import SmtpTransport
-from mailbot.sources import imap
+from mailbot.inbound.sources import imap
+from mailbot.outbound.outbox import SmtpTransport
 from tests.servers import SmtpSink
 
 

@@ -1,0 +1,79 @@
+"""Filing decisions: reference numbers (gap-free per agency and year), category and title."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mailbot.config import Agency
+from mailbot.mail.vntext import collapse_space, fold
+from mailbot.storage.models import ReferenceCounter
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+# Category precedence when keywords of several match: the more specific first.
+_KEYWORD_ORDER = ("statistics", "report", "document", "photos", "article", "news")
+_PREFIX = re.compile(r"^\s*((re|fwd?|tl|tr|aw|wg|sv|vs|chuyen tiep|chuyentiep|trl|phan hoi)\s*(\[\d+\])?\s*:\s*)+",
+                     re.IGNORECASE)
+_TAG = re.compile(r"\[([^\]]{1,30})\]")
+
+
+def next_reference(session: Session, agency: Agency, when: datetime, prefix: str | None = None) -> str:
+    """Take the next number in this agency's series (articles', or `prefix`'s) for the year; rolled back
+    with the filing."""
+    prefix = prefix or agency.reference_prefix
+    year = when.astimezone(LOCAL_TZ).year
+    key = {"agency": agency.slug, "prefix": prefix, "year": year}
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(ReferenceCounter).values(**key, last=0).on_conflict_do_nothing())
+    counter = session.scalars(select(ReferenceCounter).filter_by(**key).with_for_update()).one()
+    counter.last += 1
+    session.flush()
+    return f"{prefix}-{year}-{counter.last:04d}"
+
+
+def reference_pattern(agency: Agency, prefix: str | None = None) -> re.Pattern:
+    return re.compile(rf"\b{re.escape(prefix or agency.reference_prefix)}-(\d{{4}})-(\d{{4,}})\b")
+
+
+def strip_subject(subject: str) -> str:
+    """The subject without reply/forward prefixes (any language), tags and references."""
+    out = subject
+    while True:
+        folded = fold(out)
+        m = _PREFIX.match(folded)
+        if not m or not m.group(0):
+            break
+        out = out[len(m.group(0)):]
+    return collapse_space(_TAG.sub(" ", out)).strip(" -:–")
+
+
+def category(agency: Agency, subject: str, text: str, attachment_kinds: list[str]) -> str:
+    rules = {r.name: r for r in agency.categories}
+    for tag in _TAG.findall(subject):
+        ftag = fold(collapse_space(tag))
+        for rule in agency.categories:
+            if any(fold(t) == ftag for t in rule.tags):
+                return rule.name
+    fsubject = f" {fold(strip_subject(subject))} "
+    for name in _KEYWORD_ORDER:
+        keyed = rules.get(name)
+        if keyed and any(re.search(rf"(^|\W){re.escape(fold(k))}($|\W)", fsubject) for k in keyed.keywords):
+            return name
+    documents = [k for k in attachment_kinds if k not in ("jpg", "png", "gif", "bmp")]
+    if attachment_kinds and not documents and len(text.strip()) < 400 and "photos" in rules:
+        return "photos"
+    return agency.intake.default_category
+
+
+_SENSITIVE_TAGS = ("mat", "toi mat", "tuyet mat", "nhay cam", "sensitive")
+
+
+def marked_sensitive(subject: str) -> bool:
+    """A subject tag such as [MẬT] marks content touching state or professional secrets."""
+    return any(fold(collapse_space(tag)) in _SENSITIVE_TAGS for tag in _TAG.findall(subject))

@@ -1,0 +1,43 @@
+"""A message's files, checked and stored: content-addressed bytes in the blob store, one Attachment row each."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from mailbot.config import Agency
+from mailbot.mail import attachments as files
+from mailbot.mail.message import ParsedMessage
+from mailbot.storage.blobs import BlobStore
+from mailbot.storage.models import Article, Attachment, InboundMessage
+
+
+class Filer:
+    """Built once per agency by the App and handed to intake, review and questions."""
+
+    def __init__(self, agency: Agency, file_store: BlobStore):
+        self.agency = agency
+        self.file_store = file_store
+
+    def store(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article | None = None,
+              version: int | None = None) -> list[Attachment]:
+        """Every file of `msg`, inspected (quarantined with the reason where it must be), under `article` if given.
+
+        Without `version`, a file takes the next version of the article's file of the same name.
+        """
+        stored: list[Attachment] = []
+        existing = {a.filename: a.version for a in article.attachments} if article is not None and article.id else {}
+        for part in msg.attachments:
+            filename = part.filename or f"tep-dinh-kem-{len(stored) + 1}"
+            verdict = files.inspect(filename, part.data, self.agency.intake)
+            digest, _ = self.file_store.put(part.data)
+            row = Attachment(
+                agency=self.agency.slug, inbound_id=inbound.id, article_id=article.id if article else None,
+                filename=filename[:500], declared_type=part.content_type, sniffed_type=verdict.sniffed,
+                kind=verdict.kind, size=len(part.data), sha256=digest, content_id=part.content_id[:500],
+                inline=part.inline, status="ok" if verdict.ok else "quarantined", reason=verdict.reason,
+                text_preview=verdict.text[:20000],
+                version=version if version is not None else existing.get(filename, 0) + 1)
+            s.add(row)
+            stored.append(row)
+        s.flush()
+        return stored

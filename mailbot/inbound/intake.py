@@ -1,0 +1,394 @@
+"""Intake: raw bytes in; stored, classified, filed (or held, or ignored) and answered, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.articles import contributions, deadlines, filing, sender, workflow
+from mailbot.articles.review import Review
+from mailbot.cases.authority import Result, find_token, tokens_in
+from mailbot.cases.filer import Filer
+from mailbot.config import Agency
+from mailbot.inbound import rules
+from mailbot.mail import attachments as files
+from mailbot.mail import reply
+from mailbot.mail.authentication import Authenticator
+from mailbot.mail.message import ParsedMessage, parse
+from mailbot.mail.vntext import looks_mojibake, repair_legacy
+from mailbot.outbound.notify import Notifier
+from mailbot.questions.service import Questions
+from mailbot.storage.blobs import BlobStore
+from mailbot.storage.db import Database
+from mailbot.storage.models import Article, Attachment, InboundMessage, OutboxMessage, Question
+
+log = logging.getLogger("mailbot.intake")
+
+
+_ENCODING_LABELS = {"tcvn3": "phông TCVN3 (ABC)", "vni": "phông VNI", "utf-8-as-latin-1": "sai bảng mã (UTF-8 đọc nhầm)"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    inbound_id: int
+    disposition: str
+    rule: str
+    reason: str
+    reference: str | None
+    new: bool  # False when these exact bytes were already stored (a second delivery)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A message stored and decided on, as the action's handler gets it."""
+
+    inbound: InboundMessage
+    prepared: Prepared
+    facts: rules.Facts
+    raw: bytes
+    now: datetime
+
+    @property
+    def msg(self) -> ParsedMessage:
+        return self.prepared.msg
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The message with its text repaired (legacy fonts), plus what the repair found."""
+
+    msg: ParsedMessage
+    legacy_encoding: str | None
+    title_unreadable: bool
+
+
+def prepare(msg: ParsedMessage) -> Prepared:
+    body = repair_legacy(msg.text)
+    subject = repair_legacy(msg.subject, hint=body.encoding)
+    encoding = body.encoding or subject.encoding
+    repaired = msg
+    if body.encoding or subject.encoding:
+        repaired = replace(msg, text=body.text, subject=subject.text)
+    return Prepared(repaired, encoding, looks_mojibake(repaired.subject))
+
+
+class Intake:
+    def __init__(self, agency: Agency, db: Database, raw_store: BlobStore, filer: Filer, notifier: Notifier,
+                 review: Review, questions: Questions, authenticator: Authenticator,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.agency = agency
+        self.filer = filer
+        self.authenticator = authenticator
+        self.db = db
+        self.raw_store = raw_store
+        self.notifier = notifier
+        self.now = now
+        self.review = review
+        self.questions = questions
+        # What each rule's action does: the one map from a decision to its effect.
+        self.handlers: dict[rules.Action, Callable[[Session, Taken], str | None]] = {
+            rules.Action.NOTHING: lambda s, t: None,
+            rules.Action.HOLD: self._hold,
+            rules.Action.HOLD_AND_ALERT: self._hold_and_alert,
+            rules.Action.RECORD_BOUNCE: self._record_bounce,
+            rules.Action.COMMAND: self._command,
+            rules.Action.FILE_ARTICLE: self._file,
+            rules.Action.ARTICLE_FOLLOW_UP: self._follow_up,
+            rules.Action.FILE_QUESTION: lambda s, t: self.questions.file(s, t.inbound, t.msg, t.now).reference,
+            rules.Action.QUESTION_FOLLOW_UP: self._question_follow_up,
+        }
+
+    def process(self, raw: bytes, source: str = "") -> Outcome:
+        """Take one raw message. Idempotent: the same bytes twice have one effect."""
+        sha, _ = self.raw_store.put(raw, ".eml")
+        try:
+            return self._process(raw, sha, source)
+        except Exception as exc:
+            log.exception("intake failed; message held", extra={"sha256": sha, "source": source})
+            return self._hold_after_error(raw, sha, source, exc)
+
+    def _process(self, raw: bytes, sha: str, source: str) -> Outcome:
+        now = self.now()
+        with self.db.transaction() as s:
+            existing = self._stored(s, sha)
+            if existing:
+                return existing
+            prepared = prepare(parse(raw))
+            msg = prepared.msg
+            facts = replace(self._facts(s, msg, prepared), raw_size=len(raw))
+            decision = rules.decide(msg, facts, self.agency)
+            inbound = InboundMessage(
+                agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), message_id=msg.message_id,
+                in_reply_to=" ".join(msg.in_reply_to) or None, from_addr=msg.from_addr[:320],
+                from_name=msg.from_name[:300], subject=msg.subject, sent_at=msg.date, received_at=now,
+                source=source, disposition=decision.disposition, rule=decision.rule, reason=decision.reason,
+                defects=list(msg.defects))
+            s.add(inbound)
+            s.flush()
+            reference = self.handlers[decision.action](s, Taken(inbound, prepared, facts, raw, now))
+            if inbound.article_id:
+                deadlines.sync(s, self.agency, s.get_one(Article, inbound.article_id), now)
+            log.info("message taken in", extra={"inbound_id": inbound.id, "disposition": str(decision.disposition),
+                                                "rule": decision.rule, "reference": reference})
+            return Outcome(inbound.id, decision.disposition, inbound.rule, inbound.reason, reference, True)
+
+    def _command(self, s: Session, t: Taken) -> str | None:
+        """A reply carrying a token: review or questions check who sent it and apply it; the reason says how it went."""
+        t.inbound.reason = self._apply_command(s, t).summary
+        return self._reference_of(s, t.inbound)
+
+    def _apply_command(self, s: Session, t: Taken) -> Result:
+        inbound, msg = t.inbound, t.msg
+        row = find_token(s, self.agency, msg)
+        if row is None:
+            log.warning("command with an unknown token", extra={"inbound_id": inbound.id})
+            return Result(False, "unknown-token: mã lệnh không tồn tại; không có hiệu lực")
+        verdict = self.authenticator.verdict(t.raw, msg)
+        log.info("command reply authenticated" if verdict.authentic else "command reply not authenticated",
+                 extra={"inbound_id": inbound.id, "how": verdict.how})
+        if row.question_id is not None:
+            return self.questions.handle(s, inbound, msg, row, t.now, verdict)
+        return self.review.handle(s, inbound, msg, row, t.now, verdict)
+
+    def _hold(self, s: Session, t: Taken) -> None:
+        self.notifier.held(s, t.inbound, t.msg, t.now)
+
+    def _hold_and_alert(self, s: Session, t: Taken) -> None:
+        """A reply with no one clear sender: held; where it carries a token, nobody's command, and the head is told."""
+        self._hold(s, t)
+        inbound, msg, now = t.inbound, t.msg, t.now
+        row = find_token(s, self.agency, msg)
+        if row is None:
+            return
+        why = f"người gửi không rõ ràng ({msg.sender_problem}); thư không được coi là lệnh"
+        if row.question_id is not None:
+            question = s.get_one(Question, row.question_id)
+            inbound.question_id = row.question_id
+            self.notifier.question_forgery(s, inbound, question, row, why, now)
+        else:
+            article = s.get_one(Article, row.article_id)
+            inbound.article_id = row.article_id
+            workflow.note(s, article, "forgery", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=why)
+            self.notifier.forgery_alert(s, inbound, article, row, why, now)
+
+    @staticmethod
+    def _reference_of(s: Session, inbound: InboundMessage) -> str | None:
+        if inbound.article_id:
+            return s.get_one(Article, inbound.article_id).reference
+        if inbound.question_id:
+            return s.get_one(Question, inbound.question_id).reference
+        return None
+
+    def _stored(self, s: Session, sha: str) -> Outcome | None:
+        row = s.scalar(select(InboundMessage).where(InboundMessage.agency == self.agency.slug,
+                                                    InboundMessage.raw_sha256 == sha))
+        if row is None:
+            return None
+        return Outcome(row.id, row.disposition, row.rule, row.reason, self._reference_of(s, row), False)
+
+    def _hold_after_error(self, raw: bytes, sha: str, source: str, exc: Exception) -> Outcome:
+        with self.db.transaction() as s:
+            existing = self._stored(s, sha)
+            if existing:
+                return existing
+            row = InboundMessage(agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), received_at=self.now(),
+                                 source=source, disposition=rules.Disposition.HELD, rule="internal-error",
+                                 reason=f"lỗi khi xử lý thư ({type(exc).__name__}: {exc}); "
+                                        "thư gốc đã được lưu, cần quản trị viên xem")
+            s.add(row)
+            s.flush()
+            return Outcome(row.id, row.disposition, row.rule, row.reason, None, True)
+
+    # -- facts ------------------------------------------------------------------------------
+
+    def _facts(self, s: Session, msg: ParsedMessage, prepared: Prepared) -> rules.Facts:
+        agency = self.agency.slug
+        duplicate_of = None
+        if msg.message_id:
+            duplicate_of = s.scalar(select(InboundMessage.id).where(
+                InboundMessage.agency == agency, InboundMessage.message_id == msg.message_id).limit(1))
+        article_id, ours = self._thread(s, msg)
+        question = self._question_thread(s, msg)
+        people: tuple[str, ...] = ()
+        if article_id is not None:
+            article = s.get_one(Article, article_id)
+            people = tuple({article.submitter_email, (article.author or {}).get("email", "")} - {""})
+        bounced: tuple[int, ...] = ()
+        if msg.enclosed_ids or msg.thread_ids:
+            ids = set(msg.enclosed_ids) | set(msg.thread_ids)
+            bounced = tuple(s.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.agency == agency, OutboxMessage.message_id.in_(ids))))
+        return rules.Facts(
+            duplicate_of=duplicate_of, thread_article_id=article_id, thread_article_people=people,
+            replies_to_our_mail=ours, bounced_outbox_ids=bounced,
+            sender_member=self.agency.member_by_email(msg.from_addr),
+            sender_is_staff=self.agency.staff_by_email(msg.from_addr) is not None,
+            title_unreadable=prepared.title_unreadable, carries_token=bool(tokens_in(msg, self.agency)),
+            thread_question_id=question.id if question else None,
+            thread_question_asker=question.asker_email if question else "")
+
+    def _question_thread(self, s: Session, msg: ParsedMessage) -> Question | None:
+        """The citizen's question a message follows: by its threading headers, else by HD-YYYY-NNNN in the subject."""
+        ids = list(msg.thread_ids)
+        if ids:
+            found = s.scalar(select(OutboxMessage.question_id).where(
+                OutboxMessage.agency == self.agency.slug, OutboxMessage.message_id.in_(ids),
+                OutboxMessage.question_id.is_not(None)).limit(1)) or s.scalar(select(InboundMessage.question_id).where(
+                    InboundMessage.agency == self.agency.slug, InboundMessage.message_id.in_(ids),
+                    InboundMessage.question_id.is_not(None)).limit(1))
+            if found:
+                return s.get(Question, found)
+        m = filing.reference_pattern(self.agency, self.agency.questions.reference_prefix).search(msg.subject)
+        if m:
+            return s.scalar(select(Question).where(Question.agency == self.agency.slug,
+                                                   Question.reference == m.group(0)))
+        return None
+
+    def _thread(self, s: Session, msg: ParsedMessage) -> tuple[int | None, bool]:
+        """The article a message follows up: by References/In-Reply-To first, by a reference in the subject second."""
+        ids = list(msg.thread_ids)
+        ours = False
+        if ids:
+            for mid in ids:  # nearest first
+                sent = s.scalar(select(OutboxMessage).where(OutboxMessage.agency == self.agency.slug,
+                                                            OutboxMessage.message_id == mid))
+                if sent is not None:
+                    ours = True
+                    if sent.article_id:
+                        return sent.article_id, True
+                got = s.scalar(select(InboundMessage.article_id).where(
+                    InboundMessage.agency == self.agency.slug, InboundMessage.message_id == mid,
+                    InboundMessage.article_id.is_not(None)).limit(1))
+                if got:
+                    return got, ours
+        m = filing.reference_pattern(self.agency).search(msg.subject)
+        if m:
+            article = s.scalar(select(Article).where(Article.agency == self.agency.slug,
+                                                     Article.reference == m.group(0)))
+            if article is not None:
+                return article.id, ours
+        return None, ours
+
+    # -- effects ----------------------------------------------------------------------------
+
+    def _file(self, s: Session, t: Taken) -> str:
+        inbound, prepared, now = t.inbound, t.prepared, t.now
+        msg = prepared.msg
+        parts = reply.split(msg.text)
+        forwarded = reply.parse_forwarded(parts.forwarded) if parts.forwarded else None
+        if forwarded and forwarded.from_addr and forwarded.from_addr != msg.from_addr:
+            # A focal point forwarding a colleague's article: the colleague is the author.
+            author = sender.gather(forwarded.body, forwarded.from_addr, forwarded.from_name, self.agency)
+            body = forwarded.body
+            subject = msg.subject if filing.strip_subject(msg.subject) else forwarded.subject
+        else:
+            author = sender.gather(parts.new, msg.from_addr, msg.from_name, self.agency)
+            body, subject, forwarded = parts.new or msg.text, msg.subject, None
+
+        article = Article(agency=self.agency.slug, reference="", status="", category="", title="",
+                          body_text=body, author=author.as_dict(), submitter_email=msg.from_addr,
+                          missing=[], received_at=now, updated_at=now)
+        stored = self.filer.store(s, inbound, msg)
+        good = [a for a in stored if a.status == "ok"]
+        title = filing.strip_subject(subject) or next(
+            (files.first_line(a.text_preview) for a in good if a.text_preview), "") or files.first_line(body)
+        article.title = title or "(không có tiêu đề)"
+        article.category = filing.category(self.agency, subject, body, [a.kind for a in good])
+        article.reference = filing.next_reference(s, self.agency, now)
+        article.missing = author.missing(self.agency.intake.require_email)
+        article.sensitive = filing.marked_sensitive(subject)
+        event = "filed_incomplete" if article.missing else "filed_complete"
+        detail = f"tự động chuyển đổi văn bản {_ENCODING_LABELS.get(prepared.legacy_encoding, '')} sang Unicode" \
+            if prepared.legacy_encoding else ""
+        workflow.apply(s, article, event, actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=detail)
+        for a in stored:
+            a.article_id = article.id
+        inbound.article_id = article.id
+        if forwarded:
+            workflow.note(s, article, "forwarded", actor=msg.from_addr, now=now, inbound_id=inbound.id,
+                          detail=f"chuyển tiếp bài của {forwarded.from_name} <{forwarded.from_addr}>")
+        s.flush()
+        s.refresh(article, ["attachments"])
+        timing = self._timing(s, article, [body, subject, *(a.text_preview for a in good)], msg.from_addr, now,
+                              inbound.id)
+        self._answer(s, inbound, msg, article, stored, now, first=True, date_wanted=timing == "unknown")
+        return article.reference
+
+    def _timing(self, s: Session, article: Article, texts: list[str], actor: str, now: datetime,
+                inbound_id: int) -> str:
+        """Was it sent within the contributors' time limit? A late one is marked in its history."""
+        outcome, row = contributions.assess(s, self.agency, article, texts)
+        if outcome == "missed" and row is not None:  # on time needs no mark: the deadline row says it
+            workflow.note(s, article, "late_submission", actor=actor, now=now, inbound_id=inbound_id,
+                          detail=row.explanation.split("\n")[-1])
+        return outcome
+
+    def _question_follow_up(self, s: Session, t: Taken) -> str:
+        assert t.facts.thread_question_id is not None  # the rule said so
+        return self.questions.follow_up(s, t.inbound, t.msg, t.facts.thread_question_id, t.now).reference
+
+    def _follow_up(self, s: Session, t: Taken) -> str:
+        inbound, prepared, now = t.inbound, t.prepared, t.now
+        assert t.facts.thread_article_id is not None  # the rule said so
+        msg = prepared.msg
+        article = s.get_one(Article, t.facts.thread_article_id)
+        inbound.article_id = article.id
+        stored = self.filer.store(s, inbound, msg, article)
+        new_text = reply.split(msg.text).new
+        given = sender.from_text(new_text, self.agency)
+        current = sender.Details.from_dict(article.author or {})
+        # What the author writes now overrides what we had; what they leave out stays.
+        author = given.merged(current, "earlier message")
+        was_missing = list(article.missing)
+        article.author = author.as_dict()
+        article.missing = author.missing(self.agency.intake.require_email)
+        added = [a.filename for a in stored]
+        workflow.note(s, article, "follow_up", actor=msg.from_addr, now=now, inbound_id=inbound.id,
+                      detail="; ".join(filter(None, [
+                          f"tệp: {', '.join(added)}" if added else "",
+                          f"bổ sung thông tin: {', '.join(sorted(set(was_missing) - set(article.missing)))}"
+                          if set(was_missing) - set(article.missing) else ""])))
+        s.flush()
+        s.refresh(article, ["attachments"])
+        self._timing(s, article, [new_text], msg.from_addr, now, inbound.id)  # the date we asked for, if we did
+        completed = article.status == workflow.AWAITING_DETAILS and not article.missing
+        if completed:
+            workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)
+        elif article.status == workflow.AWAITING_REVISION:
+            self.review.revised(s, inbound, article, [a for a in stored if a.status == "ok"], now)
+        self._answer(s, inbound, msg, article, stored, now, first=completed)
+        return article.reference
+
+    def _answer(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
+                stored: list[Attachment], now: datetime, first: bool, date_wanted: bool = False) -> None:
+        quarantined = [a for a in stored if a.status == "quarantined"]
+        if article.status == workflow.AWAITING_DETAILS:
+            self.notifier.details_missing(s, inbound, msg, article, quarantined, now)
+        elif first:
+            self.notifier.received(s, inbound, msg, article, quarantined, now, date_wanted=date_wanted)
+            self.notifier.new_article(s, inbound, article, now)
+            self.review.start(s, article, now, inbound.id)
+        else:
+            self.notifier.follow_up_received(s, inbound, msg, article, stored, now)
+        if quarantined:
+            self.notifier.quarantine_alert(s, inbound, msg, article, quarantined, now)
+
+    def _record_bounce(self, s: Session, t: Taken) -> None:
+        """A bounce of mail we sent: the outbox row is marked, and the article's history says so."""
+        inbound, now = t.inbound, t.now
+        for oid in t.facts.bounced_outbox_ids:
+            row = s.get_one(OutboxMessage, oid)
+            row.status = "bounced"
+            row.bounced_by = inbound.id
+            if row.article_id:
+                article = s.get_one(Article, row.article_id)
+                inbound.article_id = inbound.article_id or article.id
+                workflow.note(s, article, "bounce", actor=inbound.from_addr or "mailer-daemon", now=now,
+                              inbound_id=inbound.id,
+                              detail=f"thư gửi {', '.join(row.recipients)} bị trả lại ({row.subject})")
+

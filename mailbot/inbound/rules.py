@@ -1,0 +1,274 @@
+"""What an incoming message is: a chain of small named rules, the first that speaks decides.
+
+Each rule reads the parsed message and the facts intake looked up for it (thread, sender,
+duplicates), and returns a Decision with a reason a secretary can read, or None to pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from mailbot.cases import commands
+from mailbot.config import Agency, Member
+from mailbot.mail.message import ParsedMessage
+from mailbot.mail.vntext import fold
+
+
+class Disposition(StrEnum):
+    """What became of a message, as `mailbot list` shows it."""
+
+    FILED = "filed"
+    FOLLOWUP = "followup"
+    HELD = "held"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    COMMAND = "command"
+    QUESTION = "question"
+
+
+class Action(Enum):
+    """What intake does about a decision; intake keeps one handler for each."""
+
+    NOTHING = "nothing"                        # recorded, no effect (ignored, duplicate)
+    HOLD = "hold"                              # the secretary is told
+    HOLD_AND_ALERT = "hold-and-alert"          # the secretary is told; the head too where it carries a token
+    RECORD_BOUNCE = "record-bounce"            # the outbox row it bounces is marked
+    COMMAND = "command"                        # review or questions check and apply it
+    FILE_ARTICLE = "file-article"
+    ARTICLE_FOLLOW_UP = "article-follow-up"
+    FILE_QUESTION = "file-question"
+    QUESTION_FOLLOW_UP = "question-follow-up"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What intake knows about a message beyond its bytes."""
+
+    duplicate_of: int | None = None          # an earlier inbound message with the same Message-ID
+    thread_article_id: int | None = None     # the article this message follows up, if any
+    thread_article_people: tuple[str, ...] = ()  # addresses allowed to follow up that article
+    replies_to_our_mail: bool = False        # its In-Reply-To/References name a message we sent
+    bounced_outbox_ids: tuple[int, ...] = ()
+    sender_member: Member | None = None
+    sender_is_staff: bool = False
+    title_unreadable: bool = False
+    raw_size: int = 0
+    carries_token: bool = False              # it answers one of our review notifications
+    thread_question_id: int | None = None    # the citizen's question this message follows up, if any
+    thread_question_asker: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    disposition: Disposition
+    action: Action
+    rule: str       # the rule's name
+    reason: str     # why, in Vietnamese, for the secretary
+
+
+def ignore(rule: str, reason: str) -> Decision:
+    return Decision(Disposition.IGNORED, Action.NOTHING, rule, reason)
+
+
+def hold(rule: str, reason: str) -> Decision:
+    return Decision(Disposition.HELD, Action.HOLD, rule, reason)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    check: Callable[[ParsedMessage, Facts, Agency], Decision | None]
+
+
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|auto:|autoreply|out of (the )?office|"
+    r"(thu )?tra loi tu dong|tu dong tra loi|phan hoi tu dong|vang mat|khong co mat|"
+    r"abwesenheitsnotiz|reponse automatique|absence)\b")
+_BOUNCE_SUBJECT = re.compile(
+    r"^\s*(undeliverable|undelivered mail|delivery status notification|mail delivery (failed|failure|subsystem)|"
+    r"returned mail|delivery failure|failure notice|khong (the )?gui duoc|khong chuyen duoc|"
+    r"thu khong (the )?gui duoc|non remis|unzustellbar)")
+_QUESTION_WORDS = re.compile(
+    r"\b(hoi dap|xin hoi|cho (toi )?hoi|toi muon hoi|nho tu van|xin tu van|can tu van|phan anh|kien nghi|"
+    r"khieu nai|to cao|thac mac|giai dap)\b")
+
+
+def _own_mail(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if msg.from_addr in agency.own_addresses() or (msg.message_id or "").startswith("mailbot.") and \
+            (msg.message_id or "").endswith("@" + agency.message_id_domain):
+        return ignore("own-mail", "thư do chính mailbot gửi (tránh vòng lặp)")
+    return None
+
+
+def _bounce(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    local = msg.from_addr.partition("@")[0]
+    if (msg.report_type == "delivery-status" or local in ("mailer-daemon", "postmaster")
+            or msg.header("x-failed-recipients") or _BOUNCE_SUBJECT.match(fold(msg.subject))):
+        matched = f"; trả lại thư đi số {', '.join(map(str, facts.bounced_outbox_ids))}" if facts.bounced_outbox_ids else ""
+        return Decision(Disposition.IGNORED, Action.RECORD_BOUNCE, "bounce", f"thư báo lỗi chuyển phát (bounce){matched}")
+    if msg.report_type == "feedback-report":
+        return ignore("complaint", "báo cáo khiếu nại thư rác (ARF)")
+    if msg.report_type == "disposition-notification":
+        return ignore("read-receipt", "thông báo đã đọc thư")
+    return None
+
+
+def _auto_reply(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    auto = fold(msg.header("auto-submitted"))
+    if auto and not auto.startswith("no"):
+        return ignore("auto-reply", f"thư tự động (Auto-Submitted: {msg.header('auto-submitted')})")
+    for header in ("x-autoreply", "x-autorespond", "x-zimbra-auto-reply"):
+        if msg.header(header):
+            return ignore("auto-reply", f"thư tự động ({header})")
+    if fold(msg.header("precedence")) == "auto_reply":
+        return ignore("auto-reply", "thư tự động (Precedence: auto_reply)")
+    if _AUTO_SUBJECT.match(fold(msg.subject)):
+        return ignore("auto-reply", f"thư trả lời tự động (tiêu đề \"{msg.subject[:80]}\")")
+    if msg.header("return-path").strip() == "<>" and not msg.from_addr:
+        return ignore("auto-reply", "thư từ người gửi rỗng (<>), do hệ thống tạo")
+    return None
+
+
+def _bulk(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    precedence = fold(msg.header("precedence"))
+    if precedence in ("bulk", "junk", "list"):
+        return ignore("bulk", f"thư hàng loạt (Precedence: {precedence})")
+    if msg.header("list-id") or msg.header("list-unsubscribe") or msg.header("list-post"):
+        return ignore("bulk", "thư từ danh sách thư (List-Id / List-Unsubscribe)")
+    return None
+
+
+def _duplicate(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.duplicate_of is not None:
+        return Decision(Disposition.DUPLICATE, Action.NOTHING, "duplicate",
+                        f"trùng Message-ID với thư đã nhận số {facts.duplicate_of}; không xử lý lại")
+    return None
+
+
+def _ambiguous_sender(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    # A reply to the board whose sender is not one clear mailbox never carries a command.
+    if msg.sender_problem and (facts.carries_token or facts.sender_member or facts.thread_article_id is not None
+                               or facts.thread_question_id is not None):
+        return Decision(Disposition.HELD, Action.HOLD_AND_ALERT, "ambiguous-sender",
+                        f"người gửi không rõ ràng ({msg.sender_problem}); thư không được "
+                                                  "coi là lệnh, cần Thư ký xem")
+    return None
+
+
+def _command(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.carries_token:
+        return Decision(Disposition.COMMAND, Action.COMMAND, "command-reply", "thư trả lời thông báo xét duyệt")
+    return None
+
+
+def _no_sender(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if not msg.from_addr:
+        return hold("no-sender", "thư không có địa chỉ người gửi hợp lệ; không thể trả lời")
+    return None
+
+
+def _thread(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.thread_question_id is not None:
+        if msg.from_addr == facts.thread_question_asker:
+            return Decision(Disposition.FOLLOWUP, Action.QUESTION_FOLLOW_UP, "question-follow-up",
+                            "người hỏi viết thêm trong luồng câu hỏi đã gửi")
+        return hold("question-thread-stranger",
+                        "thư trong luồng một câu hỏi của người dân nhưng không phải từ người hỏi; cần Thư ký xem")
+    if facts.thread_article_id is not None:
+        if msg.from_addr in facts.thread_article_people:
+            return Decision(Disposition.FOLLOWUP, Action.ARTICLE_FOLLOW_UP, "follow-up", "thư bổ sung cho bài đã nhận")
+        if facts.sender_member is not None:
+            found = commands.read(msg)
+            if found.command is not None:
+                return hold("command-without-token",
+                                f"lệnh {found.command.usage.split(' (')[0]} không mang mã của một thông báo xét "
+                                "duyệt (thư chỉ gắn với bài qua tiêu đề hoặc luồng thư); lệnh chỉ có hiệu lực khi "
+                                "trả lời đúng thông báo mailbot gửi cho người quyết định. Cần Thư ký xem")
+            return hold("board-reply",
+                            "thành viên Ban Biên tập viết trong luồng thư của bài nhưng không trả lời một thông báo "
+                            "xét duyệt; cần Thư ký xem")
+        return hold("thread-stranger",
+                        "thư trong luồng của một bài nhưng từ người khác người gửi bài; cần Thư ký xem")
+    if facts.replies_to_our_mail:
+        return hold("reply-to-notice", "thư trả lời một thông báo của mailbot không gắn với bài nào")
+    return None
+
+
+def _citizen(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    qa = agency.questions.address
+    if qa and qa in (a.lower() for a in (*msg.to, *msg.cc)) and not facts.sender_member:
+        return Decision(Disposition.QUESTION, Action.FILE_QUESTION, "citizen-question", f"gửi tới địa chỉ hỏi đáp {qa}")
+    if facts.sender_member or facts.sender_is_staff or agency.is_accepted_domain(msg.from_addr):
+        return None
+    if _QUESTION_WORDS.search(fold(f"{msg.subject}\n{msg.text[:3000]}")):
+        return Decision(Disposition.QUESTION, Action.FILE_QUESTION, "citizen-question",
+                        "người gửi không phải cán bộ của cơ quan, nội dung là câu hỏi hoặc phản ánh, kiến nghị")
+    return None
+
+
+def _outside(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if agency.intake.outside_senders != "hold" or facts.sender_member or facts.sender_is_staff:
+        return None
+    if agency.is_accepted_domain(msg.from_addr):
+        return None
+    return hold("outside-sender",
+                    f"người gửi ngoài các tên miền được nhận ({', '.join(agency.accepted_domains)}); "
+                    "cần lãnh đạo đơn vị xác nhận trước khi nhận bài")
+
+
+def _too_large(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    limit = agency.intake.max_message_bytes
+    if facts.raw_size > limit:
+        return hold("too-large", f"thư lớn {facts.raw_size / 1048576:.1f} MB, vượt giới hạn "
+                                           f"{limit / 1048576:g} MB; cần Thư ký xem")
+    return None
+
+
+def _empty(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if not msg.text.strip() and not msg.attachments and not msg.subject.strip():
+        return hold("empty", "thư không có tiêu đề, nội dung hay tệp đính kèm")
+    return None
+
+
+def _unreadable_title(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if facts.title_unreadable:
+        return hold("unreadable-title",
+                        "tiêu đề bị lỗi phông chữ (TCVN3/VNI hoặc sai bảng mã) và không chuyển đổi được; "
+                        "cần Thư ký xem")
+    return None
+
+
+def _submission(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision:
+    return Decision(Disposition.FILED, Action.FILE_ARTICLE, "submission", "tin bài mới")
+
+
+CHAIN: tuple[Rule, ...] = (
+    Rule("own-mail", "mail mailbot sent itself, come back round", _own_mail),
+    Rule("bounce", "delivery failures, complaint reports and read receipts", _bounce),
+    Rule("auto-reply", "RFC 3834 and vendor auto-replies, in Vietnamese and English", _auto_reply),
+    Rule("bulk", "mailing lists and bulk mail", _bulk),
+    Rule("duplicate", "a second message with a Message-ID already seen", _duplicate),
+    Rule("ambiguous-sender", "a reply to the board whose sender is not one clear mailbox: never a command",
+         _ambiguous_sender),
+    Rule("command-reply", "a reply to a review notification: the review module checks and applies it", _command),
+    Rule("no-sender", "no From address to answer", _no_sender),
+    Rule("thread", "follow-ups and replies in an article's thread", _thread),
+    Rule("citizen-question", "questions and feedback from the public", _citizen),
+    Rule("outside-sender", "senders outside the accepted domains, where the agency holds them", _outside),
+    Rule("too-large", "a message over the agency's size limit", _too_large),
+    Rule("empty", "nothing to file", _empty),
+    Rule("unreadable-title", "a title still in a legacy font after conversion", _unreadable_title),
+    Rule("submission", "everything else is a new submission", _submission),
+)
+
+
+def decide(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision:
+    for rule in CHAIN:
+        decision = rule.check(msg, facts, agency)
+        if decision is not None:
+            return decision
+    raise AssertionError("the submission rule always decides")

@@ -1,0 +1,158 @@
+"""An IMAP mailbox through imapclient: UID checkpoint under UIDVALIDITY, BODY.PEEK[], IDLE or polling."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+
+from imapclient import IMAPClient
+from sqlalchemy import select
+
+from mailbot.config import Endpoint
+from mailbot.inbound.sources import BacklogDecisionNeeded
+from mailbot.storage.db import Database
+from mailbot.storage.models import MailboxState
+
+log = logging.getLogger("mailbot.imap")
+
+DONE_KEYWORD = b"$MailbotDone"
+FETCH_BATCH = 20
+IDLE_MAX = 300  # seconds in one IDLE before renewing it (servers drop idle clients after ~30 min)
+
+
+def connect(endpoint: Endpoint, timeout: float = 60) -> IMAPClient:
+    """The one place a connection is made; tests and other transports swap this factory."""
+    client = IMAPClient(endpoint.host, port=endpoint.port, ssl=endpoint.scheme == "imaps", timeout=timeout,
+                        ssl_context=ssl.create_default_context() if endpoint.scheme == "imaps" else None)
+    encrypted = endpoint.scheme == "imaps"
+    if endpoint.scheme == "imap" and endpoint.starttls and client.has_capability("STARTTLS"):
+        client.starttls(ssl.create_default_context())
+        encrypted = True
+    if not encrypted and not endpoint.plaintext_ok:
+        client.shutdown()
+        raise PlaintextRefused(f"{endpoint.host} offers no STARTTLS: the IMAP password would go in clear; use "
+                               "imaps://, enable STARTTLS on the server, or add ?plaintext=1 to the URL")
+    client.login(endpoint.username, endpoint.password)
+    return client
+
+
+class PlaintextRefused(ConnectionError):
+    """The server would have us send a password without TLS, and the URL does not allow it."""
+
+
+class Checkpoints:
+    """The last UID handled per mailbox, in the database, so a restart resumes where it stopped."""
+
+    def __init__(self, db: Database, agency: str):
+        self.db = db
+        self.agency = agency
+
+    def get(self, mailbox: str) -> tuple[int, int] | None:
+        with self.db.transaction() as s:
+            row = s.get(MailboxState, (self.agency, mailbox))
+            return (row.uidvalidity, row.last_uid) if row else None
+
+    def set(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        with self.db.transaction() as s:
+            row = s.get(MailboxState, (self.agency, mailbox))
+            now = datetime.now(timezone.utc)
+            if row is None:
+                s.add(MailboxState(agency=self.agency, mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid,
+                                   updated_at=now))
+            else:
+                row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, max(last_uid, 0), now
+
+    def all(self) -> list[MailboxState]:
+        with self.db.transaction() as s:
+            return list(s.scalars(select(MailboxState).where(MailboxState.agency == self.agency)))
+
+
+class ImapSource:
+    def __init__(self, endpoint: Endpoint, checkpoints: Checkpoints, backlog: str = "ask",
+                 connect_factory: Callable[[Endpoint], IMAPClient] = connect, poll_interval: float = 60):
+        self.endpoint = endpoint
+        self.checkpoints = checkpoints
+        self.backlog = backlog  # "ask" | "process" | "skip": only for a first start on a non-empty mailbox
+        self.connect_factory = connect_factory
+        self.poll_interval = poll_interval
+        self.key = f"{endpoint.scheme}://{endpoint.username}@{endpoint.host}:{endpoint.port}/{endpoint.folder}"
+        self.name = self.key
+        self.client: IMAPClient | None = None
+        self.uidvalidity = 0
+        self.last_uid = 0
+
+    def _ensure(self) -> IMAPClient:
+        if self.client is None:
+            client = self.connect_factory(self.endpoint)
+            try:
+                info = client.select_folder(self.endpoint.folder)
+            except Exception:
+                client.shutdown()
+                raise
+            self.client = client
+            self.uidvalidity = int(info[b"UIDVALIDITY"])
+            uidnext = int(info.get(b"UIDNEXT", 1))
+            state = self.checkpoints.get(self.key)
+            if state is not None and state[0] == self.uidvalidity:
+                self.last_uid = state[1]
+            elif state is not None:
+                # The mailbox was rebuilt: read it all again; bytes already stored make repeats no-ops.
+                log.warning("UIDVALIDITY changed; rereading mailbox", extra={"mailbox": self.key})
+                self.last_uid = 0
+                self.checkpoints.set(self.key, self.uidvalidity, 0)
+            else:
+                count = int(info.get(b"EXISTS", 0))
+                if count and self.backlog == "ask":
+                    self.close()
+                    raise BacklogDecisionNeeded(count, self.key)
+                self.last_uid = uidnext - 1 if self.backlog == "skip" else 0
+                self.checkpoints.set(self.key, self.uidvalidity, self.last_uid)
+        return self.client
+
+    def pending(self) -> Iterator[tuple[str, bytes]]:
+        fresh = self.client is None
+        client = self._ensure()
+        if not fresh:
+            client.noop()  # let the server bring this session's view up to date before searching
+        # imapclient 4 rejects "N:*" ranges in fetch(): search for the UIDs, then fetch lists of them.
+        uids = sorted(u for u in client.search(["UID", f"{self.last_uid + 1}:*"]) if u > self.last_uid)
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = uids[start:start + FETCH_BATCH]
+            data = client.fetch(batch, ["BODY.PEEK[]"])
+            for uid in batch:
+                if uid in data and b"BODY[]" in data[uid]:
+                    yield str(uid), data[uid][b"BODY[]"]
+                else:
+                    log.warning("message vanished before fetch", extra={"uid": uid})
+
+    def done(self, key: str) -> None:
+        uid = int(key)
+        client = self._ensure()
+        client.add_flags([uid], [DONE_KEYWORD], silent=True)
+        self.last_uid = max(self.last_uid, uid)
+        self.checkpoints.set(self.key, self.uidvalidity, self.last_uid)
+
+    def wait(self, timeout: float) -> None:
+        client = self._ensure()
+        if not client.has_capability("IDLE"):
+            time.sleep(min(timeout, self.poll_interval))
+            return
+        client.idle()
+        try:
+            client.idle_check(timeout=min(timeout, IDLE_MAX))
+        finally:
+            client.idle_done()
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                try:
+                    client.shutdown()
+                except Exception:  # noqa: BLE001
+                    pass

@@ -1,0 +1,266 @@
+"""Mail on the calendar rather than on an item: the weekly digest, the monthly report, quota nudges and
+summaries, and reminders of the periodic reports units owe.
+
+Each send has a ledger key in reminders_sent (e.g. "digest:2026-11-23"), written in the same
+transaction as the outbox row, so a sweep after hours or days of downtime sends what came due
+once and misses none. What came due longer ago than its catch-up window is left: a weekly digest
+three days late (a long weekend down) still goes out, last week's on the eve of the next does not.
+The daemon's APScheduler job runs `sweep`; `mailbot sweep` does the same from cron.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from mailbot.config import Agency, PeriodicReport, Unit
+from mailbot.jobs.reminders import in_office_hours
+from mailbot.reports import stats as stats_module
+from mailbot.reports.stats import contributed
+from mailbot.reports.workbook import chart_png, workbook
+from mailbot.storage.db import Database
+from mailbot.storage.models import Article, Event, ReminderSent
+from mailbot.worktime.calendar import TZ
+
+log = logging.getLogger("mailbot.periodic")
+
+CATCH_UP = timedelta(days=7)           # monthly mail
+DIGEST_CATCH_UP = timedelta(days=3)
+BOARD_ROLES = ("head", "deputy_head", "member", "secretary")
+LEADERSHIP_ROLES = ("head", "deputy_head", "director")
+
+
+def _sent(s: Session, agency: Agency, key: str) -> bool:
+    return s.scalar(select(ReminderSent.id).where(ReminderSent.agency == agency.slug, ReminderSent.key == key)) \
+        is not None
+
+
+def _record(s: Session, agency: Agency, key: str, kind: str, to: list[str], now: datetime) -> None:
+    s.add(ReminderSent(agency=agency.slug, key=key, threshold=kind, recipients=to, sent_at=now))
+
+
+def board_members(agency: Agency) -> list[str]:
+    return [m.email for m in agency.members if m.role in BOARD_ROLES]
+
+
+def leadership(agency: Agency) -> list[str]:
+    people = [m.email for m in agency.members if m.role in LEADERSHIP_ROLES]
+    return list(dict.fromkeys(people + list(agency.schedule.report_recipients)))
+
+
+def unit_people(unit: Unit) -> list[str]:
+    return list(dict.fromkeys([*unit.focal_points, *([unit.head] if unit.head else [])]))
+
+
+# -- when things are due ------------------------------------------------------------------------
+
+def digest_due(agency: Agency, now: datetime) -> datetime:
+    """The latest digest time at or before `now` (this week's, or last week's)."""
+    local = now.astimezone(TZ)
+    day = local.date() - timedelta(days=(local.weekday() - agency.schedule.digest_weekday) % 7)
+    due = datetime.combine(day, agency.schedule.digest_time, TZ)
+    return due if due <= local else due - timedelta(days=7)
+
+
+def first_working_day(agency: Agency, year: int, month: int) -> date:
+    day = date(year, month, 1)
+    while not agency.calendar.is_working_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def last_working_day(agency: Agency, year: int, month: int) -> date:
+    day = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    while not agency.calendar.is_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def previous_month(day: date) -> tuple[int, int]:
+    return (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
+
+
+# -- the sweep ----------------------------------------------------------------------------------
+
+def sweep(db: Database, agency: Agency, notifier, now: datetime) -> int:
+    """Queue every periodic mail that is due and not yet in the ledger. Returns how many were queued."""
+    queued = 0
+    with db.transaction() as s:
+        queued += _digest(s, agency, notifier, now)
+        queued += _monthly_report(s, agency, notifier, now)
+        if in_office_hours(agency, now):   # nudges go to people at work, like reminders
+            queued += _quota_nudges(s, agency, notifier, now)
+            queued += _report_reminders(s, agency, notifier, now)
+        queued += _quota_summaries(s, agency, notifier, now)
+    if queued:
+        log.info("periodic mail queued", extra={"agency": agency.slug, "count": queued})
+    return queued
+
+
+def _digest(s: Session, agency: Agency, notifier, now: datetime) -> int:
+    due = digest_due(agency, now)
+    key = f"digest:{due.date().isoformat()}"
+    if now - due > DIGEST_CATCH_UP or _sent(s, agency, key) or not board_members(agency):
+        return 0
+    to = board_members(agency)
+    notifier.digest(s, key, weekly_stats(s, agency, due, now), to, now)
+    _record(s, agency, key, "digest", to, now)
+    return 1
+
+
+def weekly_stats(s: Session, agency: Agency, due: datetime, now: datetime) -> stats_module.Stats:
+    """The week before the digest's day in numbers; the queue and the questions waiting as they are `now`."""
+    stats = stats_module.gather(s, agency, stats_module.Period.week_before(due.astimezone(TZ).date()), now)
+    # Quotas are monthly: the units' part of the digest counts the month so far.
+    local = now.astimezone(TZ)
+    month = stats_module.gather(s, agency, stats_module.Period.month(local.year, local.month), now)
+    stats.units = month.units
+    return stats
+
+
+def _monthly_report(s: Session, agency: Agency, notifier, now: datetime) -> int:
+    local = now.astimezone(TZ)
+    due = datetime.combine(first_working_day(agency, local.year, local.month), agency.schedule.report_time, TZ)
+    year, month = previous_month(local.date())
+    key = f"report:{year}-{month:02d}"
+    if now < due or now - due > CATCH_UP or _sent(s, agency, key) or not leadership(agency):
+        return 0
+    send_report(s, agency, notifier, year, month, leadership(agency), now, key)
+    _record(s, agency, key, "report", leadership(agency), now)
+    return 1
+
+
+def send_report(s: Session, agency: Agency, notifier, year: int, month: int, to: list[str], now: datetime,
+                key: str) -> tuple[stats_module.Stats, bytes]:
+    """Queue the month's report; returns its numbers and the workbook it carries."""
+    stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
+    xlsx = workbook(stats, agency)
+    notifier.monthly_report(s, key, stats, to, now, xlsx, chart_png(stats, agency), f"bao-cao-{year}-{month:02d}.xlsx")
+    return stats, xlsx
+
+
+def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
+    local = now.astimezone(TZ)
+    day = date(local.year, local.month, agency.schedule.nudge_day)
+    while not agency.calendar.is_working_day(day):
+        day += timedelta(days=1)
+    if local.date() < day or local.date() > last_working_day(agency, local.year, local.month):
+        return 0
+    prefix = f"quota-nudge:{local:%Y-%m}"
+    pending = [u.name for u in agency.units if stats_module.quota_of(agency, u.name) and unit_people(u)
+               and not _sent(s, agency, f"{prefix}:unit:{u.name}")]
+    staff = [m for m in agency.staff if agency.schedule.staff_quota
+             and not _sent(s, agency, f"{prefix}:staff:{m.email.lower()}")]
+    if not pending and not staff:
+        return 0   # everyone has had this month's nudge: nothing to count
+    month = stats_module.gather(s, agency, stats_module.Period.month(local.year, local.month), now)
+    queued = 0
+    for tally in month.units:
+        unit = agency.unit_named(tally.name)
+        key = f"{prefix}:unit:{tally.name}"
+        if unit is None or tally.name not in pending or contributed(agency, tally) >= tally.quota:
+            continue
+        to = unit_people(unit)
+        notifier.quota_nudge(s, key, month, tally, None, to, now)
+        _record(s, agency, key, "quota-nudge", to, now)
+        queued += 1
+    quota = agency.schedule.staff_quota
+    if quota:
+        done = _staff_counts(s, agency, month.period)
+        for member in staff:
+            counts = done.get(member.email.lower(), {})
+            missing = {c: n - counts.get(c, 0) for c, n in quota.items() if counts.get(c, 0) < n}
+            key = f"{prefix}:staff:{member.email.lower()}"
+            if not missing:
+                continue
+            notifier.quota_nudge(s, key, month, None, (member, counts, missing), [member.email], now)
+            _record(s, agency, key, "quota-nudge", [member.email], now)
+            queued += 1
+    return queued
+
+
+def _staff_counts(s: Session, agency: Agency, period: stats_module.Period) -> dict[str, dict[str, int]]:
+    """Per staff address, items by category counted on the agency's basis (received or published)."""
+    chosen: ColumnElement[bool]
+    if agency.schedule.quota_basis == "published":
+        chosen = Article.id.in_(select(Event.article_id).where(
+            Event.agency == agency.slug, Event.kind == "published", Event.at >= period.start, Event.at < period.end))
+    else:
+        chosen = (Article.received_at >= period.start) & (Article.received_at < period.end)
+    counts: dict[str, dict[str, int]] = {}
+    for a in s.scalars(select(Article).where(Article.agency == agency.slug, chosen)):
+        email = ((a.author or {}).get("email") or a.submitter_email).lower()
+        per = counts.setdefault(email, {})
+        per[a.category] = per.get(a.category, 0) + 1
+    return counts
+
+
+def _quota_summaries(s: Session, agency: Agency, notifier, now: datetime) -> int:
+    local = now.astimezone(TZ)
+    this_due = datetime.combine(last_working_day(agency, local.year, local.month), agency.schedule.summary_time, TZ)
+    if now >= this_due:
+        year, month = local.year, local.month
+        due = this_due
+    else:  # early next month: last month's summary, if the daemon was down when it came due
+        year, month = previous_month(local.date())
+        due = datetime.combine(last_working_day(agency, year, month), agency.schedule.summary_time, TZ)
+    if now - due > CATCH_UP:
+        return 0
+    pending = [u.name for u in agency.units if u.head and not _sent(s, agency, f"quota-summary:{year}-{month:02d}:{u.name}")]
+    if not pending:
+        return 0
+    month_stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
+    queued = 0
+    for tally in month_stats.units:
+        unit = agency.unit_named(tally.name)
+        key = f"quota-summary:{year}-{month:02d}:{tally.name}"
+        if unit is None or not unit.head or tally.name not in pending:
+            continue
+        notifier.quota_summary(s, key, month_stats, tally, [unit.head], now)
+        _record(s, agency, key, "quota-summary", [unit.head], now)
+        queued += 1
+    return queued
+
+
+def report_window(agency: Agency, report: PeriodicReport, now: datetime) -> tuple[str, datetime, datetime]:
+    """(label of the period reported on, start of the window, due) for the period that ended last."""
+    rule = agency.deadlines[report.rule]
+    months = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}[rule.get("period", "month")]
+    local = now.astimezone(TZ)
+    first_month = (local.month - 1) // months * months + 1
+    start = datetime(local.year, first_month, 1, tzinfo=TZ)
+    ended = start - timedelta(days=1)
+    due = agency.calendar.deadline(rule, ended).due
+    label = {1: f"tháng {ended:%m/%Y}", 3: f"quý {(ended.month - 1) // 3 + 1}/{ended.year}",
+             6: f"6 tháng {'đầu' if ended.month <= 6 else 'cuối'} năm {ended.year}", 12: f"năm {ended.year}"}[months]
+    return label, start, due
+
+
+def _report_reminders(s: Session, agency: Agency, notifier, now: datetime) -> int:
+    queued = 0
+    for report in agency.schedule.periodic_reports:
+        label, start, due = report_window(agency, report, now)
+        threshold = "before" if now <= due else "overdue"
+        if now - due > CATCH_UP:
+            continue
+        for unit in agency.units:
+            key = f"periodic:{report.name}:{label}:{unit.name}:{threshold}"
+            to = unit_people(unit)
+            if not to or _sent(s, agency, key) or _report_received(s, agency, unit, start, now):
+                continue
+            notifier.report_reminder(s, key, report, label, due, threshold, unit, to, now)
+            _record(s, agency, key, f"periodic-{threshold}", to, now)
+            queued += 1
+    return queued
+
+
+def _report_received(s: Session, agency: Agency, unit: Unit, since: datetime, now: datetime) -> bool:
+    """Whether the unit sent a report (category "report") since the window opened."""
+    for a in s.scalars(select(Article).where(Article.agency == agency.slug, Article.category == "report",
+                                             Article.received_at >= since, Article.received_at <= now)):
+        if stats_module.unit_of(agency, a.author or {}) == unit.name:
+            return True
+    return False

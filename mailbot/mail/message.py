@@ -1,0 +1,446 @@
+"""Raw bytes to one immutable ParsedMessage, at the edge; nothing after this touches MIME.
+
+Why the standard `email` package with the compat32 policy, and not mail-parser or
+`policy.default`: compat32 never raises when a header is read (policy.default parses headers
+lazily and raises on some of the corpus's broken ones, and splits display names across
+encoded-words: "t ỉnh"); it is about three times faster; and it lets us decide per part how to
+decode bodies (windows-1258, mislabelled charsets, "quoted-printable" parts holding raw 8-bit
+text). mail-parser wraps the same package, keeps attachments as base64 strings and would hide
+these per-part decisions.
+"""
+
+from __future__ import annotations
+
+import email
+import email.utils
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.header import Header, decode_header, make_header
+from email.headerregistry import HeaderRegistry
+from email.message import Message
+from typing import Any
+
+from mailbot.mail import htmltext
+from mailbot.mail.vntext import decode_bytes, nfc
+
+MAX_DEPTH = 4  # nested message/rfc822 levels we look into (the corpus has an endless one)
+
+
+@dataclass(frozen=True)
+class Part:
+    """An attachment or inline image as it came in, decoded from its transfer encoding."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    from_addr: str
+    from_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: str
+    subject: str
+    date: datetime | None
+    content_type: str
+    text: str
+    html: str
+    text_from_html: bool
+    attachments: tuple[Part, ...]
+    headers: dict[str, tuple[str, ...]]
+    # Message-IDs of messages enclosed or quoted by a report (a bounce names what it bounces).
+    enclosed_ids: tuple[str, ...] = ()
+    report_type: str = ""
+    defects: tuple[str, ...] = ()
+    # Why the sender is not one unambiguous mailbox (two From headers, a group, a second address, a
+    # Sender that differs from From, a From the parser had to guess at); "" when it is. A message
+    # with a sender problem never carries a command.
+    sender_problem: str = ""
+    # Authentication-Results values as they stand in the header (unfolded, not decoded), top first.
+    auth_results: tuple[str, ...] = ()
+    # The HTML alternative of a message whose plain text was kept, sanitised: commands are read from
+    # the plain text, and an HTML part that shows a different command makes the reply unclear.
+    alternative_html: str = ""
+
+    def header(self, name: str) -> str:
+        values = self.headers.get(name.lower())
+        return values[0] if values else ""
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Every Message-ID this message says it follows, nearest first."""
+        seen: list[str] = []
+        for mid in (*self.in_reply_to, *reversed(self.references)):
+            if mid not in seen:
+                seen.append(mid)
+        return tuple(seen)
+
+
+# Headers worth keeping decoded for the rules; the raw message keeps the rest.
+_KEPT_HEADERS = (
+    "auto-submitted", "precedence", "list-id", "list-unsubscribe", "list-post", "x-autoreply",
+    "x-autorespond", "x-auto-response-suppress", "x-failed-recipients", "return-path", "x-mailer",
+    "user-agent", "authentication-results", "x-ms-exchange-generated-message-source",
+    "x-zimbra-auto-reply", "feedback-id", "x-loop", "content-language", "thread-topic",
+)
+
+_MSGID_RE = re.compile(r"<([^<>\s]+)>")
+
+
+def msgids(value: str) -> tuple[str, ...]:
+    """Message-IDs in a header value, without angle brackets; a bare id is accepted too."""
+    found = _MSGID_RE.findall(value or "")
+    if not found and value and value.strip() and " " not in value.strip():
+        found = [value.strip().strip("<>")]
+    return tuple(found)
+
+
+def _raw_text(value: object) -> str:
+    """A header value as its sender wrote it, unfolded: encoded-words left alone, raw 8-bit read as UTF-8."""
+    if isinstance(value, Header):
+        # compat32 wraps raw 8-bit header text in a Header whose str() is U+FFFD: take the text back.
+        chunks = value._chunks  # type: ignore[attr-defined]  # the text, without Header's U+FFFD
+        value = "".join(chunk if isinstance(chunk, str) else chunk.decode("latin-1") for chunk, _ in chunks)
+    value = str(value)
+    if any("\udc80" <= c <= "\udcff" for c in value):
+        # compat32 hands raw 8-bit header bytes over as surrogate escapes (RFC 6532 mail).
+        value, _ = decode_bytes(value.encode("ascii", "surrogateescape"), "utf-8")
+    return re.sub(r"\r?\n[ \t]*", " ", value)
+
+
+def decode_header_value(value: object) -> str:
+    """RFC 2047 words and raw 8-bit header bytes to NFC text; never raises."""
+    if value is None:
+        return ""
+    value = _raw_text(value)
+    try:
+        chunks = decode_header(value)
+    except Exception:  # noqa: BLE001 - a malformed encoded-word: keep the text as it is
+        return nfc(_unfold(value))
+    try:
+        # make_header puts back the space decode_header drops between a word and plain text.
+        return nfc(_unfold(str(make_header(chunks))))
+    except (LookupError, UnicodeError):
+        pass  # an unknown or lying charset: decode chunk by chunk with fallbacks
+    out = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, bytes):
+            text, _ = decode_bytes(chunk, charset or "ascii")
+            out.append(text)
+        else:
+            out.append(chunk)
+    return nfc(_unfold("".join(out)))
+
+
+def _unfold(value: str) -> str:
+    return re.sub(r"\r?\n[ \t]+", " ", value).replace("\r", "").replace("\n", " ").strip()
+
+
+_REGISTRY = HeaderRegistry()
+MAX_ADDRESS_HEADER = 16_384  # characters of an address header given to the parser; the rest is a defect
+
+
+
+
+@dataclass(frozen=True)
+class _AddressList:
+    pairs: tuple[tuple[str, str], ...]   # (display name, lower-cased addr-spec), in order
+    problem: str                         # "" when the header is one clean address list
+
+
+def _address_list(msg: Message, name: str) -> _AddressList:
+    """Addresses from the header's structure (RFC 5322 address-list), never from decoded display text.
+
+    A display name may decode to "Phạm Quốc Bảo <bao.pq@agency>": it stays a name, and the address is
+    the addr-spec that follows it.
+    """
+    values = [_raw_text(v) for v in msg.get_all(name, [])]
+    pairs: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for value in values:
+        if len(value) > MAX_ADDRESS_HEADER:
+            problems.append(f"{name} dài quá {MAX_ADDRESS_HEADER} ký tự")
+            value = value[:MAX_ADDRESS_HEADER].rsplit(",", 1)[0]
+        try:
+            header: Any = _REGISTRY(name, value)  # an AddressHeader: .addresses, .groups, .defects
+        except Exception:  # noqa: BLE001 - the parser gave up: no structure to trust
+            problems.append(f"không đọc được {name}")
+            continue
+        if header.defects:
+            problems.append(f"{name} sai cú pháp")
+        if any(group.display_name is not None for group in header.groups):
+            problems.append(f"{name} là một nhóm địa chỉ")
+        for address in header.addresses:
+            if address.username and address.domain and "@" in address.addr_spec:
+                pairs.append((nfc(address.display_name).strip(), nfc(address.addr_spec).lower()))
+            else:
+                problems.append(f"{name} có địa chỉ không đầy đủ")
+    return _AddressList(tuple(pairs), "; ".join(dict.fromkeys(problems)))
+
+
+def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    return list(_address_list(msg, name).pairs)
+
+
+def _sender(msg: Message) -> tuple[str, str, str]:
+    """(display name, address, problem) of the one mailbox the message is from."""
+    count = len(msg.get_all("from", []))
+    parsed = _address_list(msg, "from")
+    problems = [parsed.problem] if parsed.problem else []
+    if count > 1:
+        problems.append(f"thư có {count} dòng From")
+    if len(parsed.pairs) > 1:
+        problems.append(f"From có {len(parsed.pairs)} địa chỉ")
+    name, addr = parsed.pairs[0] if parsed.pairs else ("", "")
+    if not addr and count:
+        problems.append("From không có địa chỉ hợp lệ")
+    if msg.get_all("sender"):
+        sender = _address_list(msg, "sender")
+        if len(msg.get_all("sender", [])) > 1 or len(sender.pairs) != 1 or sender.problem:
+            problems.append("dòng Sender không phải một địa chỉ")
+        elif sender.pairs[0][1] != addr:
+            problems.append(f"Sender ({sender.pairs[0][1]}) khác From ({addr})")
+    return name, addr, "; ".join(problems)
+
+
+def _date(msg: Message) -> datetime | None:
+    raw = msg.get("date")
+    if not raw:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(str(raw))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+
+
+def part_bytes(part: Message, defects: list[str]) -> bytes:
+    """A leaf part's payload, decoded from its transfer encoding as well as it allows."""
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    raw = part.get_payload(decode=False)
+    if isinstance(raw, list):
+        return b""
+    if cte == "quoted-printable" and isinstance(raw, str) and any("\udc80" <= c <= "\udcff" for c in raw):
+        # Real QP never carries 8-bit bytes: this part is raw text mislabelled, and decoding
+        # it as QP would eat "=35" in "(=35/40" (seen in the wild).
+        defects.append("quoted-printable part holds raw 8-bit text; taken as 8bit")
+        return raw.encode("ascii", "surrogateescape")
+    try:
+        data = part.get_payload(decode=True)
+    except Exception as exc:  # noqa: BLE001
+        defects.append(f"payload could not be decoded ({exc}); kept as is")
+        data = None
+    if not isinstance(data, bytes):
+        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    return data
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename()
+    except Exception:  # noqa: BLE001
+        name = None
+    if not name:
+        ctype_name = part.get_param("name")
+        if isinstance(ctype_name, tuple):  # RFC 2231 triple
+            ctype_name = email.utils.collapse_rfc2231_value(ctype_name)
+        name = ctype_name if isinstance(ctype_name, str) else None
+    if not name:
+        return ""
+    if isinstance(name, str) and any("\udc80" <= c <= "\udcff" for c in name):
+        name, _ = decode_bytes(name.encode("ascii", "surrogateescape"), "utf-8")
+    # Outlook and Zimbra put RFC 2047 words inside the quoted parameter, against the RFC.
+    name = decode_header_value(name) if "=?" in name else nfc(name)
+    return name.replace("/", "_").replace("\\", "_").strip()
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.plain: list[str] = []
+        self.html: list[str] = []
+        self.alternative_html: list[str] = []
+        self.attachments: list[Part] = []
+        self.enclosed_ids: list[str] = []
+        self.defects: list[str] = []
+
+    def walk(self, part: Message, depth: int) -> None:
+        ctype = part.get_content_type()
+        disposition = str(part.get("content-disposition", "")).split(";")[0].strip().lower()
+        if part.is_multipart():
+            payload = part.get_payload()
+            if not isinstance(payload, list):
+                return
+            if ctype == "multipart/alternative":
+                self._alternative(payload, depth)
+            else:
+                for sub in payload:
+                    if isinstance(sub, Message):
+                        self.walk(sub, depth)
+            return
+        if ctype in ("message/rfc822", "message/global"):
+            self._enclosed(part, depth)
+            return
+        if ctype in ("text/rfc822-headers", "message/rfc822-headers"):
+            data = part_bytes(part, self.defects)
+            for line in data.decode("latin-1").splitlines():
+                if line.lower().startswith("message-id:"):
+                    self.enclosed_ids.extend(msgids(line.split(":", 1)[1]))
+            return
+        filename = _filename(part)
+        is_text = ctype in ("text/plain", "text/html") and disposition != "attachment" and not (
+            filename and disposition == "inline" and ctype != "text/plain")
+        if is_text and not (filename and disposition == "attachment"):
+            text, note = decode_bytes(part_bytes(part, self.defects), part.get_content_charset())
+            if note:
+                self.defects.append(note)
+            if ctype == "text/html":
+                self.html.append(text)
+            elif _is_flowed(part):
+                self.plain.append(_unflow(text, part.get_param("delsp")))
+            else:
+                self.plain.append(text)
+            return
+        if ctype.startswith("multipart/"):
+            return
+        data = part_bytes(part, self.defects)
+        if not data and not filename:
+            return
+        cid = str(part.get("content-id", "") or "").strip().strip("<>")
+        self.attachments.append(Part(filename=filename, content_type=ctype, data=data, content_id=cid,
+                                     inline=disposition == "inline" or (bool(cid) and disposition != "attachment")))
+
+    def _alternative(self, payload: list, depth: int) -> None:
+        # Keep the plain text when the sender's client made one; the HTML only otherwise.
+        before_plain, before_html = len(self.plain), len(self.html)
+        for sub in payload:
+            if isinstance(sub, Message):
+                self.walk(sub, depth)
+        if len(self.plain) > before_plain and any(t.strip() for t in self.plain[before_plain:]):
+            self.alternative_html.extend(self.html[before_html:])
+            del self.html[before_html:]
+
+    def _enclosed(self, part: Message, depth: int) -> None:
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if not isinstance(inner, Message):
+            data = part_bytes(part, self.defects)
+            inner = email.message_from_bytes(data) if data else None
+        if inner is None:
+            return
+        self.enclosed_ids.extend(msgids(decode_header_value(inner.get("message-id"))))
+        if depth >= MAX_DEPTH:
+            self.defects.append(f"enclosed messages nested deeper than {MAX_DEPTH}; not read further")
+            return
+        # An enclosed message (Outlook's forward-as-attachment) is read as a forwarded block,
+        # so a forwarded article keeps its author; its files become the article's files. The
+        # raw original, enclosure and all, is stored anyway.
+        subject = decode_header_value(inner.get("subject"))
+        nested = _Walker()
+        nested.walk(inner, depth + 1)
+        text = "\n".join(nested.plain) or htmltext.to_text("\n".join(nested.html))
+        sender = decode_header_value(inner.get("from"))
+        self.plain.append("\n".join([
+            "---------- Forwarded message ---------",
+            f"From: {sender}",
+            f"Subject: {subject}",
+            "",
+            text,
+        ]))
+        self.attachments.extend(nested.attachments)
+        self.enclosed_ids.extend(nested.enclosed_ids)
+        self.defects.extend(nested.defects)
+
+
+def _is_flowed(part: Message) -> bool:
+    return str(part.get_param("format") or "").lower() == "flowed"
+
+
+def _unflow(text: str, delsp: object) -> str:
+    """RFC 3676 format=flowed: join soft-broken lines (Thunderbird, Apple Mail)."""
+    out: list[str] = []
+    buffer = ""
+    delete_space = str(delsp or "").lower() == "yes"
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        if line.startswith(" "):
+            line = line[1:]  # space-stuffing
+        if line.endswith(" ") and line.strip() != "--":
+            buffer += line[:-1] if delete_space else line
+            continue
+        out.append(buffer + line)
+        buffer = ""
+    if buffer:
+        out.append(buffer)
+    return "\n".join(out)
+
+
+def parse(raw: bytes) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes. Never raises: what cannot be read becomes a recorded defect."""
+    msg = email.message_from_bytes(raw)
+    defects = [type(d).__name__ for d in msg.defects]
+    walker = _Walker()
+    try:
+        walker.walk(msg, 0)
+    except RecursionError:
+        walker.defects.append("MIME structure nested too deeply; stopped reading it")
+    defects.extend(walker.defects)
+
+    html = "\n".join(walker.html)
+    text = "\n".join(t for t in walker.plain if t)
+    text_from_html = False
+    if not text.strip() and html.strip():
+        text, text_from_html = htmltext.to_text(html), True
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+
+    from_name, from_addr, sender_problem = _sender(msg)
+    if sender_problem:
+        defects.append(f"sender: {sender_problem}")
+    reply_to = _addresses(msg, "reply-to")
+    headers = {}
+    for name in _KEPT_HEADERS:
+        values = msg.get_all(name)
+        if values:
+            headers[name] = tuple(decode_header_value(v) for v in values)
+    report_type = ""
+    if msg.get_content_type() == "multipart/report":
+        report_type = str(msg.get_param("report-type") or "").lower()
+    message_ids = msgids(decode_header_value(msg.get("message-id")))
+    return ParsedMessage(
+        message_id=message_ids[0] if message_ids else None,
+        in_reply_to=msgids(decode_header_value(msg.get("in-reply-to"))),
+        references=msgids(decode_header_value(msg.get("references"))),
+        from_addr=from_addr,
+        from_name=from_name,
+        to=tuple(a for _, a in _addresses(msg, "to")),
+        cc=tuple(a for _, a in _addresses(msg, "cc")),
+        reply_to=reply_to[0][1] if reply_to else "",
+        subject=decode_header_value(msg.get("subject")),
+        date=_date(msg),
+        content_type=msg.get_content_type(),
+        text=text,
+        html=htmltext.sanitize(html) if html else "",
+        text_from_html=text_from_html,
+        attachments=tuple(walker.attachments),
+        headers=headers,
+        enclosed_ids=tuple(dict.fromkeys(walker.enclosed_ids)),
+        report_type=report_type,
+        defects=tuple(dict.fromkeys(defects)),
+        sender_problem=sender_problem,
+        auth_results=tuple(_raw_text(v).strip() for v in msg.get_all("authentication-results", [])),
+        alternative_html=htmltext.sanitize("\n".join(walker.alternative_html)) if walker.alternative_html else "",
+    )

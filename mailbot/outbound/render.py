@@ -1,0 +1,139 @@
+"""Outgoing mail built from Jinja2 templates: a plain-text part always, an HTML part beside it.
+
+A mail named `article/author/received` is three files under templates/: `.subject.j2`,
+`.txt.j2` and `.html.j2` (the HTML one optional: without it the text is set in the shared HTML
+frame). The name says what it is about, who reads it, and the event.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+
+import jinja2
+
+from mailbot.config import Agency
+from mailbot.mail.vntext import collapse_space
+from mailbot.worktime.calendar import TZ
+
+
+class _MailPolicy(email.policy.EmailPolicy):
+    """policy.default, except how non-ASCII Subject and address headers are folded.
+
+    policy.default drops the space where it breaks a long header between two encoded-words
+    ("của Văn" arrives as "củaVăn" in every client), which long Vietnamese subjects and the
+    board's own display name hit. email.header.Header keeps the space inside the encoded text.
+    """
+
+    def _fold(self, name, value, refold_binary=False):
+        text = str(value)
+        if text.isascii() or name.lower() not in _FOLDED_HERE or name.lower() != "subject" and not all(
+                a.addr_spec.isascii() for a in getattr(value, "addresses", ())):
+            return super()._fold(name, value, refold_binary)   # an internationalised address: the default's way
+        if name.lower() == "subject":
+            folded = Header(text, "utf-8", header_name=name).encode(linesep=self.linesep)
+        else:
+            folded = ("," + self.linesep + " ").join(
+                f"{Header(a.display_name, 'utf-8', header_name=name).encode(linesep=self.linesep)} <{a.addr_spec}>"
+                if a.display_name else a.addr_spec for a in value.addresses)
+        return f"{name}: {folded}{self.linesep}"
+
+
+_FOLDED_HERE = ("subject", "from", "to", "cc", "reply-to")
+MAIL_POLICY = _MailPolicy()
+
+
+@dataclass(frozen=True)
+class FileToAttach:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def new_message_id(domain: str, token: str | None = None) -> str:
+    """A Message-ID on the agency's domain, without angle brackets."""
+    return f"mailbot.{token or secrets.token_urlsafe(18)}@{domain}"
+
+
+class Renderer:
+    def __init__(self, templates: Path):
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["vndate"] = _vndate
+        self.env.filters["size"] = _human_size
+
+    def has(self, name: str) -> bool:
+        try:
+            self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            return False
+        return True
+
+    def compose(self, name: str, agency: Agency, to: list[str], context: dict, *, now: datetime,
+                in_reply_to: str | None = None, references: tuple[str, ...] = (), auto: str = "auto-generated",
+                reply_to: str | None = None, files: tuple[FileToAttach, ...] = (),
+                message_id: str | None = None, inline: dict[str, FileToAttach] | None = None) -> EmailMessage:
+        ctx = {"agency": agency, **context}
+        subject = collapse_space(self.env.get_template(f"{name}.subject.j2").render(ctx))
+        text = self.env.get_template(f"{name}.txt.j2").render(ctx)
+        msg = EmailMessage(policy=MAIL_POLICY)
+        msg["From"] = formataddr((f"Ban Biên tập {agency.name}", agency.board_address))
+        msg["To"] = ", ".join(to)
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = f"<{message_id or new_message_id(agency.message_id_domain)}>"
+        if in_reply_to:
+            msg["In-Reply-To"] = f"<{in_reply_to}>"
+            chain = [r for r in references if r != in_reply_to][-20:] + [in_reply_to]
+            msg["References"] = " ".join(f"<{r}>" for r in chain)
+        # RFC 3834: nobody's autoresponder should answer us, and we never answer them.
+        msg["Auto-Submitted"] = auto
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg["Content-Language"] = "vi"
+        if reply_to:
+            msg["Reply-To"] = reply_to
+        msg.set_content(text, subtype="plain", charset="utf-8")
+        if self.has(f"{name}.html.j2"):
+            html = self.env.get_template(f"{name}.html.j2").render(ctx)
+        else:  # the plain text in the shared frame: every mail has an HTML part that reads the same
+            body = text.split("\n-- \n")[0].rstrip()
+            html = self.env.get_template("_plain.html.j2").render({**ctx, "subject": subject, "text": body})
+        msg.add_alternative(html, subtype="html", charset="utf-8")
+        html_part = msg.get_body(("html",))
+        assert html_part is not None  # added just above
+        for cid, f in (inline or {}).items():  # images the HTML shows as <img src="cid:...">
+            maintype, _, subtype = f.content_type.partition("/")
+            html_part.add_related(f.data, maintype=maintype, subtype=subtype, cid=f"<{cid}>", filename=f.filename,
+                                  disposition="inline")
+        for f in files:
+            maintype, _, subtype = f.content_type.partition("/")
+            msg.add_attachment(f.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                               filename=f.filename)
+        return msg
+
+
+def _vndate(d: datetime | None) -> str:
+    """A moment as people here read it: Vietnam's time, whatever zone it was stored in."""
+    if not d:
+        return ""
+    return (d.astimezone(TZ) if d.tzinfo else d).strftime("%H:%M ngày %d/%m/%Y")
+
+
+def _human_size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"

@@ -1,0 +1,242 @@
+"""The numbers behind digests and reports, for one agency and one period, read from the stored history.
+
+Pure reads: nothing here sends or changes anything. An article counts for the unit its author
+belongs to (the configured unit the author's written unit names, else the staff directory's),
+and for the author by address. Published items are those whose "published" event falls in the
+period; photos are the published articles' image files (the basis for royalties).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from mailbot.articles import workflow
+from mailbot.config import Agency
+from mailbot.questions import service as q_module
+from mailbot.storage.models import Article, Attachment, Deadline, Event, Question
+from mailbot.worktime.calendar import TZ
+
+OUTSIDE = "Ngoài cơ quan / chưa rõ đơn vị"
+IMAGES = ("jpg", "png", "gif", "bmp")
+CLOSED = (workflow.PUBLISHED, workflow.REJECTED, workflow.TAKEN_DOWN)
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime   # aware, local midnight
+    end: datetime     # exclusive
+    label: str
+
+    @classmethod
+    def month(cls, year: int, month: int) -> Period:
+        start = datetime(year, month, 1, tzinfo=TZ)
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=TZ)
+        return cls(start, end, f"tháng {month:02d}/{year}")
+
+    @classmethod
+    def week_before(cls, day: date) -> Period:
+        """The seven days before `day` (a digest on Monday covers Monday to Sunday of the week before)."""
+        end = datetime.combine(day, time(0), TZ)
+        start = end - timedelta(days=7)
+        return cls(start, end, f"{start:%d/%m} – {end - timedelta(days=1):%d/%m/%Y}")
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass
+class Tally:
+    """What one unit or author contributed."""
+
+    name: str
+    unit: str = ""
+    quota: int = 0
+    received: int = 0
+    news: int = 0
+    articles: int = 0
+    other: int = 0
+    photos: int = 0
+    rejected: int = 0
+
+    @property
+    def published(self) -> int:
+        return self.news + self.articles + self.other
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reference: str
+    title: str
+    where: str
+    age_days: int
+    due: datetime | None
+    overdue: bool
+
+
+@dataclass
+class Stats:
+    period: Period
+    received: int = 0
+    approved: int = 0
+    published: int = 0
+    rejected: int = 0
+    units: list[Tally] = field(default_factory=list)
+    authors: list[Tally] = field(default_factory=list)
+    on_time: dict[str, tuple[int, int]] = field(default_factory=dict)   # kind -> (met, missed)
+    questions: dict[str, int] = field(default_factory=dict)
+    questions_by_unit: dict[str, dict[str, int]] = field(default_factory=dict)
+    queue: list[Waiting] = field(default_factory=list)
+    questions_due: list[Waiting] = field(default_factory=list)
+
+    @property
+    def overdue(self) -> list[Waiting]:
+        return [w for w in self.queue + self.questions_due if w.overdue]
+
+
+def unit_of(agency: Agency, author: dict) -> str:
+    staff = agency.staff_by_email(author.get("email", ""))
+    for text in (author.get("unit", ""), staff.unit if staff else ""):
+        unit = agency.unit_named(text) if text else None
+        if unit:
+            return unit.name
+    return OUTSIDE
+
+
+def quota_of(agency: Agency, unit_name: str) -> int:
+    unit = agency.unit_named(unit_name)
+    return (unit.monthly_quota if unit and unit.monthly_quota else agency.schedule.unit_quota) if unit else 0
+
+
+def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
+    stats = Stats(period)
+    in_period = (Event.agency == agency.slug, Event.article_id.is_not(None), Event.at >= period.start,
+                 Event.at < period.end)
+    events = s.scalars(select(Event).where(*in_period)).all()
+    # Only what the period touches: received in it, decided in it, or still waiting (for the queue).
+    articles = {a.id: a for a in s.scalars(select(Article).where(Article.agency == agency.slug, or_(
+        and_(Article.received_at >= period.start, Article.received_at < period.end),
+        Article.id.in_(select(Event.article_id).where(*in_period)), Article.status.not_in(CLOSED))))}
+    images: defaultdict[int | None, int] = defaultdict(int)
+    published = select(Event.article_id).where(*in_period, Event.kind == "published")
+    for att in s.scalars(select(Attachment).where(Attachment.agency == agency.slug, Attachment.status == "ok",
+                                                  Attachment.kind.in_(IMAGES), Attachment.article_id.in_(published))):
+        images[att.article_id] += 1
+
+    units: dict[str, Tally] = {u.name: Tally(u.name, u.name, quota_of(agency, u.name)) for u in agency.units}
+    authors: dict[str, Tally] = {}
+
+    def tallies(article: Article) -> tuple[Tally, Tally]:
+        author = article.author or {}
+        unit = unit_of(agency, author)
+        key = (author.get("email") or article.submitter_email).lower()
+        if unit not in units:
+            units[unit] = Tally(unit, unit)
+        if key not in authors:
+            authors[key] = Tally(author.get("name") or key, unit)
+        return units[unit], authors[key]
+
+    for a in articles.values():
+        if a.received_at in period:
+            stats.received += 1
+            for t in tallies(a):
+                t.received += 1
+    for e in events:
+        if e.article_id is None:
+            continue
+        a = articles[e.article_id]
+        if e.kind in ("final_approved", "director_approved"):
+            stats.approved += 1
+        elif e.kind == "rejected":
+            stats.rejected += 1
+            for t in tallies(a):
+                t.rejected += 1
+        elif e.kind == "published":
+            stats.published += 1
+            for t in tallies(a):
+                if a.category == "news":
+                    t.news += 1
+                elif a.category == "article":
+                    t.articles += 1
+                else:
+                    t.other += 1
+                t.photos += images[a.id]
+    stats.units = sorted(units.values(), key=lambda t: (t.name == OUTSIDE, t.name))
+    stats.authors = sorted(authors.values(), key=lambda t: (-t.published, -t.received, t.name))
+
+    for d in s.scalars(select(Deadline).where(Deadline.agency == agency.slug, Deadline.closed_at.is_not(None),
+                                              Deadline.closed_at >= period.start, Deadline.closed_at < period.end,
+                                              Deadline.outcome.in_(("met", "missed")))):
+        if d.question_id:
+            kind = "questions"
+        elif d.position == "contribution":
+            kind = "contributions"
+        elif d.position.startswith(workflow.AUTHOR_WAITS):
+            continue
+        else:
+            kind = "board"
+        met, missed = stats.on_time.get(kind, (0, 0))
+        stats.on_time[kind] = (met + (d.outcome == "met"), missed + (d.outcome == "missed"))
+
+    _questions(s, agency, period, now, stats)
+    _queue(s, agency, articles, now, stats)
+    return stats
+
+
+def _questions(s: Session, agency: Agency, period: Period, now: datetime, stats: Stats) -> None:
+    counts: defaultdict[str, int] = defaultdict(int)
+    by_unit: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    touched = or_(and_(Question.received_at >= period.start, Question.received_at < period.end),
+                  and_(Question.answered_at >= period.start, Question.answered_at < period.end),
+                  Question.status.not_in((q_module.ANSWERED, q_module.DECLINED)))
+    for q in s.scalars(select(Question).where(Question.agency == agency.slug, touched)):
+        unit = q.unit or "(chưa phân công)"
+        if q.received_at in period:
+            counts["received"] += 1
+            by_unit[unit]["received"] += 1
+        if q.answered_at and q.answered_at in period:
+            on_time = q.answered_at <= q.due_at
+            counts["answered"] += 1
+            counts["answered_on_time"] += on_time
+            by_unit[unit]["answered"] += 1
+            by_unit[unit]["answered_on_time"] += on_time
+        if q.status not in (q_module.ANSWERED, q_module.DECLINED) and q.received_at <= now:
+            overdue = q.due_at < now
+            counts["open"] += 1
+            counts["overdue"] += overdue
+            by_unit[unit]["overdue"] += overdue
+            stats.questions_due.append(Waiting(q.reference, q.title, q_module.STATUS_LABELS_VI[q.status]
+                                               + (f" ({q.unit})" if q.unit else ""),
+                                               (now - q.received_at).days, q.due_at, overdue))
+    stats.questions = dict(counts)
+    stats.questions_by_unit = {u: dict(v) for u, v in sorted(by_unit.items())}
+    stats.questions_due.sort(key=lambda w: w.due or datetime.max.replace(tzinfo=timezone.utc))
+
+
+def _queue(s: Session, agency: Agency, articles: dict[int, Article], now: datetime, stats: Stats) -> None:
+    due = {d.article_id: d.due_at for d in s.scalars(select(Deadline).where(
+        Deadline.agency == agency.slug, Deadline.closed_at.is_(None), Deadline.article_id.is_not(None)))}
+    for a in sorted(articles.values(), key=lambda a: a.received_at):
+        if a.status in CLOSED:
+            continue
+        where = workflow.STATUS_LABELS_VI.get(a.status, a.status)
+        if a.status == workflow.REVIEW:
+            step = agency.workflow.step(a.step)
+            where = f"{where}: {step.label if step else a.step}"
+        when = due.get(a.id)
+        stats.queue.append(Waiting(a.reference, a.title, where, (now - a.received_at).days, when,
+                                   bool(when and when < now)))
+
+
+def contributed(agency: Agency, tally: Tally) -> int:
+    """What counts against a unit's quota: what it sent, or what was published (agency.quotas.basis)."""
+    return tally.received if agency.schedule.quota_basis == "received" else tally.published
+
+
+def rate(pair: tuple[int, int]) -> str:
+    met, missed = pair
+    return f"{100 * met / (met + missed):.0f}% ({met}/{met + missed})" if met + missed else "—"
