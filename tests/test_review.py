@@ -275,6 +275,22 @@ def test_unclear_replies_get_help_and_change_nothing(bp, text, problem):
         assert problem in plain_of(last_to(bp.sink, MEMBER[1], "Hướng dẫn"))
 
 
+def test_every_menu_command_works_or_says_why_not_without_a_director(tmp_path, database_url, dovecot, smtp_sink,
+                                                                      clock):
+    """A board with no director configured: XIN Ý KIẾN is not offered, and written anyway it is answered."""
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, without=(DIRECTOR[1],))
+    board.say(submission())
+    request = last_to(smtp_sink, MEMBER[1], "Biên tập")
+    assert "XIN Ý KIẾN" not in plain_of(request) and "DUYỆT (APPROVE)" in plain_of(request)
+    board.say(reply(request, "gmail", MEMBER, "XIN Ý KIẾN"))
+    assert position(board) == "review:edit"
+    told = plain_of(last_to(smtp_sink, MEMBER[1], "không có hiệu lực"))
+    assert "chưa cấu hình Giám đốc" in told
+    board.say(reply(request, "gmail", MEMBER, "DUYỆT"))  # the notice was not used up by the refused command
+    assert position(board) == "review:verify"
+    board.close()
+
+
 def test_assign_reject_escalate_and_status(bp):
     bp.say(submission())
     bp.say(reply(last_to(bp.sink, HEAD[1], "Biên tập"), "outlook_vi", HEAD, "CHUYỂN: Phạm Quốc Bảo"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from mailbot.articles import workflow
 from mailbot.cases import commands
 from mailbot.cases.authority import Result, new_token, sender_refusal
+from mailbot.cases.commands import Context, Refused
 from mailbot.config import Agency, Member
 from mailbot.mail.authentication import Verdict
 from mailbot.mail.message import ParsedMessage
@@ -41,6 +43,12 @@ class Review:
         self.agency = agency
         self.notifier = notifier
         self.filer = filer
+        # The commands that change an article, by name (HELP, STATUS and UNDO are answered before these).
+        self.commands: dict[str, Callable[[Context[Article]], str]] = {
+            "approve": self._approve, "reject": self._reject, "revise": self._revise, "assign": self._assign,
+            "escalate": self._escalate, "sensitive": self._sensitive, "published": self._published,
+            "takedown": self._takedown,
+        }
         self.wf = agency.workflow
 
     # -- who decides -------------------------------------------------------------------------
@@ -172,10 +180,13 @@ class Review:
 
         # An edited file comes first, so the next step's request carries the new version.
         self._store_edited_file(s, inbound, msg, article, now)
-        handler = getattr(self, f"_cmd_{name}")
-        done = handler(s, inbound, msg, article, row, found.argument, now)
-        if done is None:
-            return Result(False, f"{name}: không thực hiện được")
+        try:
+            done = self.commands[name](Context(s, inbound, msg, article, row, found.argument, now))
+        except Refused as exc:
+            workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id, detail=str(exc))
+            self.notifier.receipt(s, inbound, msg, article, f"Lệnh {found.command.usage.split(' (')[0]} không thực "
+                                  f"hiện được: {exc}.", self.holders(article), now, refused=True)
+            return Result(False, f"refused: {exc}")
         if name != "sensitive":
             row.used_at = now
         self.notifier.receipt(s, inbound, msg, article, done, self.holders(article), now)
@@ -197,7 +208,8 @@ class Review:
 
     # -- commands ----------------------------------------------------------------------------
 
-    def _cmd_approve(self, s, inbound, msg, article, row, argument, now) -> str | None:
+    def _approve(self, c: Context[Article]) -> str:
+        s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         actor, iid = msg.from_addr, inbound.id
         comment = f"ý kiến: {argument}" if argument else ""
         if article.status == workflow.UNIT_REVIEW:
@@ -218,7 +230,7 @@ class Review:
             self.request(s, article, now, iid)
             return "Đã cho ý kiến đồng ý; bài trở lại bước đã xin ý kiến."
         if article.status != workflow.REVIEW:
-            return None
+            raise Refused("bài không ở bước chờ duyệt")
         nxt = self.wf.next_step(article.step)
         if nxt is not None:
             workflow.apply(s, article, "step_approved", actor=actor, now=now, inbound_id=iid, step=nxt.name,
@@ -242,14 +254,16 @@ class Review:
         self.notifier.author_decision(s, article, "approved", "", now)
         return "Đã duyệt lần cuối; gói đăng bài đã gửi Thư ký."
 
-    def _cmd_reject(self, s, inbound, msg, article, row, argument, now) -> str | None:
+    def _reject(self, c: Context[Article]) -> str:
+        s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         reason = commands.reject_reason(argument)
         workflow.apply(s, article, "rejected", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=reason)
         self.revoke_open(s, article, now)
         self.notifier.author_decision(s, article, "rejected", reason, now)
         return f"Đã từ chối. Lý do: {reason}"
 
-    def _cmd_revise(self, s, inbound, msg, article, row, argument, now) -> str | None:
+    def _revise(self, c: Context[Article]) -> str:
+        s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         article.revision_step = workflow.position(article)
         workflow.apply(s, article, "revision_requested", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                        detail=argument)
@@ -257,14 +271,13 @@ class Review:
         self.notifier.author_decision(s, article, "revise", argument, now)
         return "Đã yêu cầu tác giả chỉnh sửa; bài sẽ trở lại bước này khi tác giả gửi bản sửa."
 
-    def _cmd_assign(self, s, inbound, msg, article, row, argument, now) -> str | None:
+    def _assign(self, c: Context[Article]) -> str:
+        s, inbound, msg, article, row, argument, now = c.s, c.inbound, c.msg, c.case, c.token, c.argument, c.now
         if article.status != workflow.REVIEW:
-            return None
+            raise Refused("chỉ giao được một bước xét duyệt")
         member = self._find_member(argument, article)
         if member is None:
-            self.notifier.help(s, inbound, msg, article, f"không tìm thấy thành viên \"{argument[:60]}\" có quyền ở "
-                                                         "bước này", now)
-            return None
+            raise Refused(f"không tìm thấy thành viên \"{argument[:60]}\" có quyền ở bước này")
         article.assignee = member.email
         workflow.apply(s, article, "assigned", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                        detail=f"giao cho {member.name} <{member.email}>")
@@ -282,28 +295,33 @@ class Review:
                 return m
         return None
 
-    def _cmd_escalate(self, s, inbound, msg, article, row, argument, now) -> str | None:
-        if article.status != workflow.REVIEW or not self.agency.members_with("director"):
-            return None
+    def _escalate(self, c: Context[Article]) -> str:
+        s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
+        if not self.agency.members_with("director"):
+            raise Refused("cơ quan chưa cấu hình Giám đốc (Thủ trưởng) trong mailbot nên không xin ý kiến được; "
+                          "xin quyết định ở bước này")
+        if article.status != workflow.REVIEW:
+            raise Refused("chỉ xin ý kiến được khi bài đang ở một bước xét duyệt")
         workflow.apply(s, article, "sent_to_director", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                        detail=f"xin ý kiến từ bước {article.step}" + (f": {argument}" if argument else ""))
         self.revoke_open(s, article, now)
         self.request(s, article, now, inbound.id)
         return "Đã xin ý kiến Giám đốc."
 
-    def _cmd_sensitive(self, s, inbound, msg, article, row, argument, now) -> str | None:
+    def _sensitive(self, c: Context[Article]) -> str:
+        s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         article.sensitive = True
         workflow.note(s, article, "marked_sensitive", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                       detail=argument)
         return "Đã đánh dấu nội dung nhạy cảm: sau bước cuối, bài cần Giám đốc duyệt."
 
-    def _cmd_published(self, s, inbound, msg, article, row, argument, now) -> str | None:
+    def _published(self, c: Context[Article]) -> str:
+        s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         url = next((w for w in argument.split() if re.match(r"https?://\S+\.\S+", w)), "")
-        if article.status != workflow.APPROVED or not url:
-            if not url:
-                self.notifier.help(s, inbound, msg, article, "lệnh ĐÃ ĐĂNG cần đường dẫn bắt đầu bằng http:// "
-                                                             "hoặc https://", now)
-            return None
+        if not url:
+            raise Refused("lệnh ĐÃ ĐĂNG cần đường dẫn bắt đầu bằng http:// hoặc https://")
+        if article.status != workflow.APPROVED:
+            raise Refused("chỉ báo đăng được bài đã duyệt")
         article.published_url = url
         workflow.apply(s, article, "published", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=url)
         self.revoke_open(s, article, now)
@@ -313,9 +331,10 @@ class Review:
             self.notifier.published_notice(s, article, m.email, token, now)
         return f"Đã ghi nhận bài đăng tại {url}; tác giả đã được báo."
 
-    def _cmd_takedown(self, s, inbound, msg, article, row, argument, now) -> str | None:
+    def _takedown(self, c: Context[Article]) -> str:
+        s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         if article.status != workflow.PUBLISHED:
-            return None
+            raise Refused("chỉ gỡ được bài đã đăng")
         workflow.apply(s, article, "taken_down", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                        detail=argument)
         self.revoke_open(s, article, now)

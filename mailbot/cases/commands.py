@@ -9,10 +9,34 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy.orm import Session
 
 from mailbot.mail import htmltext, reply
 from mailbot.mail.message import ParsedMessage
 from mailbot.mail.vntext import collapse_space, fold
+from mailbot.storage.models import InboundMessage, ReviewToken
+
+CaseT = TypeVar("CaseT")
+
+
+@dataclass(frozen=True)
+class Context(Generic[CaseT]):
+    """What a command's handler gets: the transaction, the reply, the case it decides, its token and argument."""
+
+    s: Session
+    inbound: InboundMessage
+    msg: ParsedMessage
+    case: CaseT
+    token: ReviewToken
+    argument: str
+    now: datetime
+
+
+class Refused(Exception):
+    """A command that counts but cannot be carried out; the reason goes back to the sender."""
 
 
 @dataclass(frozen=True)
@@ -26,51 +50,79 @@ class Command:
     free_text: bool = False        # the argument is prose (an answer): other command words may occur in it
 
 
+# How each command may be written (folded: no accents, lower case), once for articles and questions alike.
+SPELLINGS: dict[str, tuple[str, ...]] = {
+    "approve": ("duyet", "approve", "approved"),
+    "reject": ("tu choi", "reject"),
+    "revise": ("yeu cau chinh sua", "yeu cau sua", "revise"),
+    "assign": ("chuyen", "assign"),
+    "escalate": ("xin y kien", "escalate"),
+    "sensitive": ("nhay cam", "sensitive"),
+    "published": ("da dang", "published"),
+    "takedown": ("go bai", "go", "takedown"),
+    "undo": ("hoan tac", "undo"),
+    "status": ("trang thai", "status"),
+    "help": ("huong dan", "help"),
+    "answer": ("tra loi", "answer"),
+    "progress": ("tien do", "progress"),
+    "extend": ("gia han", "extend"),
+    "qa": ("hoi dap", "qa", "faq"),
+}
+
+
 COMMANDS: tuple[Command, ...] = (
-    Command("approve", ("duyet", "approve", "approved"), "DUYỆT (APPROVE)", "duyệt, chuyển bước tiếp theo"),
-    Command("reject", ("tu choi", "reject"), "TỪ CHỐI: lý do (REJECT reason)",
+    Command("approve", SPELLINGS["approve"], "DUYỆT (APPROVE)", "duyệt, chuyển bước tiếp theo"),
+    Command("reject", SPELLINGS["reject"], "TỪ CHỐI: lý do (REJECT reason)",
             "không duyệt đăng; lý do bắt buộc, có thể dùng mã: CS, BM, SAI, CL, PV, NG", needs_argument="lý do"),
-    Command("revise", ("yeu cau chinh sua", "yeu cau sua", "revise"), "YÊU CẦU SỬA: ghi chú (REVISE note)",
+    Command("revise", SPELLINGS["revise"], "YÊU CẦU SỬA: ghi chú (REVISE note)",
             "trả tác giả chỉnh sửa, kèm ghi chú", needs_argument="ghi chú cho tác giả"),
-    Command("assign", ("chuyen", "assign"), "CHUYỂN: tên hoặc email thành viên (ASSIGN member)",
+    Command("assign", SPELLINGS["assign"], "CHUYỂN: tên hoặc email thành viên (ASSIGN member)",
             "giao bước này cho một thành viên khác", needs_argument="thành viên nhận"),
-    Command("escalate", ("xin y kien", "escalate"), "XIN Ý KIẾN (ESCALATE)", "xin ý kiến Giám đốc trước khi quyết định"),
-    Command("sensitive", ("nhay cam", "sensitive"), "NHẠY CẢM (SENSITIVE)",
+    Command("escalate", SPELLINGS["escalate"], "XIN Ý KIẾN (ESCALATE)", "xin ý kiến Giám đốc trước khi quyết định"),
+    Command("sensitive", SPELLINGS["sensitive"], "NHẠY CẢM (SENSITIVE)",
             "đánh dấu nội dung liên quan bí mật: cần Giám đốc duyệt thêm", changes_state=True),
-    Command("published", ("da dang", "published"), "ĐÃ ĐĂNG: đường dẫn (PUBLISHED url)",
+    Command("published", SPELLINGS["published"], "ĐÃ ĐĂNG: đường dẫn (PUBLISHED url)",
             "báo đã đăng, kèm đường dẫn bài trên trang", needs_argument="đường dẫn bài đã đăng"),
-    Command("takedown", ("go bai", "go", "takedown"), "GỠ: lý do (TAKEDOWN reason)", "gỡ bài đã đăng",
+    Command("takedown", SPELLINGS["takedown"], "GỠ: lý do (TAKEDOWN reason)", "gỡ bài đã đăng",
             needs_argument="lý do gỡ"),
-    Command("undo", ("hoan tac", "undo"), "HOÀN TÁC (UNDO)", "hủy quyết định vừa gửi (trong thời hạn cho phép)"),
-    Command("status", ("trang thai", "status"), "TRẠNG THÁI (STATUS)", "xem trạng thái bài", changes_state=False),
-    Command("help", ("huong dan", "help"), "HƯỚNG DẪN (HELP)", "xem hướng dẫn này", changes_state=False),
+    Command("undo", SPELLINGS["undo"], "HOÀN TÁC (UNDO)", "hủy quyết định vừa gửi (trong thời hạn cho phép)"),
+    Command("status", SPELLINGS["status"], "TRẠNG THÁI (STATUS)", "xem trạng thái bài", changes_state=False),
+    Command("help", SPELLINGS["help"], "HƯỚNG DẪN (HELP)", "xem hướng dẫn này", changes_state=False),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
+
+
+def article_menu(has_director: bool) -> tuple[Command, ...]:
+    """What a notification offers: only what the agency's configuration supports (XIN Ý KIẾN needs a director).
+
+    The finder still knows every command, so one written anyway is answered with why it cannot be done.
+    """
+    return tuple(c for c in COMMANDS if has_director or c.name != "escalate")
 
 # Commands on a citizen's question: the secretary assigns it to a unit, the unit answers, the board
 # reviews the answer with the article commands, anyone holding it may extend the time limit once.
 QUESTION_COMMANDS: tuple[Command, ...] = (
-    Command("assign", ("chuyen", "assign"), "CHUYỂN: tên đơn vị (ASSIGN unit)",
+    Command("assign", SPELLINGS["assign"], "CHUYỂN: tên đơn vị (ASSIGN unit)",
             "giao câu hỏi cho đơn vị trả lời (tên, tên viết tắt đều được)", needs_argument="tên đơn vị"),
-    Command("answer", ("tra loi", "answer"), "TRẢ LỜI: nội dung (ANSWER text)",
+    Command("answer", SPELLINGS["answer"], "TRẢ LỜI: nội dung (ANSWER text)",
             "gửi nội dung trả lời (viết bên dưới và/hoặc đính kèm tệp) để Ban Biên tập duyệt", free_text=True),
-    Command("progress", ("tien do", "progress"), "TIẾN ĐỘ: nội dung (PROGRESS text)",
+    Command("progress", SPELLINGS["progress"], "TIẾN ĐỘ: nội dung (PROGRESS text)",
             "báo tiến độ xử lý phản ánh, kiến nghị cho người gửi", needs_argument="nội dung thông báo tiến độ",
             free_text=True),
-    Command("extend", ("gia han", "extend"), "GIA HẠN: lý do (EXTEND reason)",
+    Command("extend", SPELLINGS["extend"], "GIA HẠN: lý do (EXTEND reason)",
             "gia hạn trả lời (khi phải xin ý kiến bộ, ngành); người hỏi được báo hạn mới",
             needs_argument="lý do gia hạn"),
-    Command("approve", ("duyet", "approve", "approved"), "DUYỆT (APPROVE)",
+    Command("approve", SPELLINGS["approve"], "DUYỆT (APPROVE)",
             "duyệt câu trả lời; sau bước cuối, câu trả lời được gửi người hỏi"),
-    Command("revise", ("yeu cau chinh sua", "yeu cau sua", "revise"), "YÊU CẦU SỬA: ghi chú (REVISE note)",
+    Command("revise", SPELLINGS["revise"], "YÊU CẦU SỬA: ghi chú (REVISE note)",
             "trả đơn vị sửa câu trả lời, kèm ghi chú", needs_argument="ghi chú cho đơn vị"),
-    Command("reject", ("tu choi", "reject"), "TỪ CHỐI: lý do (REJECT reason)",
+    Command("reject", SPELLINGS["reject"], "TỪ CHỐI: lý do (REJECT reason)",
             "câu hỏi chưa giao: không trả lời (báo người hỏi lý do); câu trả lời: trả đơn vị làm lại",
             needs_argument="lý do"),
-    Command("qa", ("hoi dap", "qa", "faq"), "HỎI ĐÁP (QA)",
+    Command("qa", SPELLINGS["qa"], "HỎI ĐÁP (QA)",
             "chuẩn bị đăng chuyên mục Hỏi đáp (đã ẩn thông tin cá nhân người hỏi)"),
-    Command("status", ("trang thai", "status"), "TRẠNG THÁI (STATUS)", "xem trạng thái câu hỏi", changes_state=False),
-    Command("help", ("huong dan", "help"), "HƯỚNG DẪN (HELP)", "xem hướng dẫn này", changes_state=False),
+    Command("status", SPELLINGS["status"], "TRẠNG THÁI (STATUS)", "xem trạng thái câu hỏi", changes_state=False),
+    Command("help", SPELLINGS["help"], "HƯỚNG DẪN (HELP)", "xem hướng dẫn này", changes_state=False),
 )
 
 # The regulation's grounds for refusal (002 art. 12.3; 004 art. 6.3b), as short codes.

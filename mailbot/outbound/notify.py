@@ -139,6 +139,9 @@ class Notifier:
 
     # -- review by reply ----------------------------------------------------------------------
 
+    def _menu(self) -> tuple[commands.Command, ...]:
+        return commands.article_menu(bool(self.agency.members_with("director")))
+
     def _token_reply_to(self, token: str) -> str:
         if not self.agency.workflow.reply_to_token:
             return self.agency.board_address
@@ -148,7 +151,7 @@ class Notifier:
     def review_request(self, s: Session, article: Article, email: str, role: str, token: str,
                        now: datetime, inbound_id: int | None = None) -> None:
         context = {**self._article_context(article), "role_label": ROLE_LABELS_VI.get(role, role),
-                   "preview": _preview(article), "commands": commands.COMMANDS,
+                   "preview": _preview(article), "commands": self._menu(),
                    "reasons": commands.REJECT_REASONS, "expires_days": self.agency.workflow.token_days,
                    "undo_minutes": self.agency.workflow.undo_minutes}
         attach, listed = self._files(context["current_files"])
@@ -168,7 +171,7 @@ class Notifier:
                    context, now, article=article, inbound=inbound, reply_to_msg=msg)
 
     def help(self, s, inbound, msg, article, problem, now):
-        context = {**self._article_context(article), "problem": problem, "commands": commands.COMMANDS,
+        context = {**self._article_context(article), "problem": problem, "commands": self._menu(),
                    "reasons": commands.REJECT_REASONS, "undo_minutes": self.agency.workflow.undo_minutes}
         self.send(s, f"help:{inbound.id}", "article.member.help", "article/member/help", [msg.from_addr], context,
                    now, article=article, inbound=inbound, reply_to_msg=msg)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from mailbot.articles import filing, sender
 from mailbot.cases import commands
 from mailbot.cases.authority import Result, new_token, sender_refusal
+from mailbot.cases.commands import Context, Refused
 from mailbot.cases.machine import Machine
 from mailbot.config import Agency
 from mailbot.mail import reply
@@ -73,10 +75,6 @@ apply = MACHINE.apply
 note = MACHINE.note
 
 
-class Refused(Exception):
-    """A command that counts but cannot be carried out; the reason goes back to the sender."""
-
-
 @dataclass(frozen=True)
 class Holder:
     email: str
@@ -89,6 +87,10 @@ class Questions:
         self.settings = agency.questions
         self.notifier = notifier
         self.filer = filer
+        self.commands: dict[str, Callable[[Context[Question]], str]] = {
+            "assign": self._assign, "reject": self._reject, "revise": self._revise, "answer": self._answer,
+            "approve": self._approve, "extend": self._extend, "progress": self._progress, "qa": self._qa,
+        }
 
     # -- who holds it ----------------------------------------------------------------------
 
@@ -254,7 +256,7 @@ class Questions:
             problem = "TIẾN ĐỘ chỉ dùng cho phản ánh, kiến nghị; câu hỏi cần TRẢ LỜI hoặc GIA HẠN"
         if not problem:
             try:
-                done = getattr(self, f"_cmd_{name}")(s, inbound, msg, q, row, found.argument, now)
+                done = self.commands[name](Context(s, inbound, msg, q, row, found.argument, now))
             except Refused as exc:
                 problem = str(exc)
         if problem:
@@ -279,7 +281,8 @@ class Questions:
 
     # -- commands --------------------------------------------------------------------------
 
-    def _cmd_assign(self, s, inbound, msg, q, row, argument, now) -> str:
+    def _assign(self, c: Context[Question]) -> str:
+        s, inbound, msg, q, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         unit = self.agency.unit_named(argument)
         if unit is None:
             known = "; ".join(u.name + (f" ({', '.join(u.aliases)})" if u.aliases else "") for u in self.agency.units)
@@ -292,7 +295,8 @@ class Questions:
         self._ask(s, q, now, inbound.id)
         return f"Đã chuyển {q.reference} cho {unit.name} trả lời."
 
-    def _cmd_reject(self, s, inbound, msg, q, row, argument, now) -> str:
+    def _reject(self, c: Context[Question]) -> str:
+        s, inbound, msg, q, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         reason = commands.reject_reason(argument)
         if q.status == NEW:
             apply(s, q, "declined", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=reason)
@@ -302,7 +306,8 @@ class Questions:
             return f"Đã báo người hỏi lý do không trả lời: {reason}"
         return self._return_to_unit(s, inbound, msg, q, f"Câu trả lời không được duyệt: {reason}", now)
 
-    def _cmd_revise(self, s, inbound, msg, q, row, argument, now) -> str:
+    def _revise(self, c: Context[Question]) -> str:
+        s, inbound, msg, q, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         return self._return_to_unit(s, inbound, msg, q, argument, now)
 
     def _return_to_unit(self, s, inbound, msg, q, why, now) -> str:
@@ -312,7 +317,8 @@ class Questions:
         self._ask(s, q, now, inbound.id, note=why)
         return f"Đã trả {q.unit} sửa câu trả lời."
 
-    def _cmd_answer(self, s, inbound, msg, q, row, argument, now) -> str:
+    def _answer(self, c: Context[Question]) -> str:
+        s, inbound, msg, q, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         if not argument and not msg.attachments:
             raise Refused("lệnh TRẢ LỜI cần nội dung trả lời (viết ngay sau lệnh) hoặc tệp đính kèm")
         files = [a for a in self._store(s, inbound, msg, q, version=q.answer_version + 1) if a.status == "ok"]
@@ -326,7 +332,8 @@ class Questions:
         self._ask(s, q, now, inbound.id)
         return f"Đã nhận câu trả lời; Ban Biên tập duyệt ở bước {first.label}."
 
-    def _cmd_approve(self, s, inbound, msg, q, row, argument, now) -> str:
+    def _approve(self, c: Context[Question]) -> str:
+        s, inbound, msg, q, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         nxt = self._next_step(q.step)
         self._revoke(s, q, now)
         if nxt is not None:
@@ -351,7 +358,8 @@ class Questions:
             Attachment.question_id == q.id, Attachment.inbound_id == answered, Attachment.status == "ok")
             .order_by(Attachment.id))) if answered else []
 
-    def _cmd_extend(self, s, inbound, msg, q, row, argument, now) -> str:
+    def _extend(self, c: Context[Question]) -> str:
+        s, inbound, msg, q, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         if q.extended:
             raise Refused("câu hỏi đã được gia hạn một lần")
         if q.kind == FEEDBACK:
@@ -366,8 +374,9 @@ class Questions:
         self.notifier.question_citizen(s, q, "extended", argument, now)
         return f"Đã gia hạn đến {q.due_at.astimezone(TZ):%H:%M ngày %d/%m/%Y}; người hỏi đã được báo."
 
-    def _cmd_progress(self, s, inbound, msg, q, row, argument, now) -> str:
+    def _progress(self, c: Context[Question]) -> str:
         """Feedback: a progress notice answers the 15-day limit; the result gets another period from today."""
+        s, inbound, msg, q, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         self._close_deadline(s, q, now)
         self._open_deadline(s, q, self.settings.feedback_rule, now)
         note(s, q, "progress", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=argument)
@@ -375,7 +384,8 @@ class Questions:
         return f"Đã gửi thông báo tiến độ cho người gửi; hạn báo kết quả: " \
                f"{q.due_at.astimezone(TZ):%d/%m/%Y}."
 
-    def _cmd_qa(self, s, inbound, msg, q, row, argument, now) -> str:
+    def _qa(self, c: Context[Question]) -> str:
+        s, inbound, msg, q, now = c.s, c.inbound, c.msg, c.case, c.now
         q.qa_text = qa_entry(q)
         note(s, q, "qa_prepared", actor=msg.from_addr, now=now, inbound_id=inbound.id)
         self.notifier.question_qa(s, q, now)
