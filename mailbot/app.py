@@ -16,6 +16,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 
 from mailbot.articles import deadlines
+from mailbot.articles.notices import ArticleNotices
 from mailbot.articles.review import Review
 from mailbot.cases.filer import Filer
 from mailbot.config import Agency, Settings
@@ -27,10 +28,11 @@ from mailbot.jobs import periodic as periodic_mail
 from mailbot.jobs import reminders
 from mailbot.mail.authentication import Authenticator, DnsLookup
 from mailbot.outbound import outbox
-from mailbot.outbound.notify import Notifier
 from mailbot.outbound.render import Renderer
 from mailbot.paths import templates_dir
+from mailbot.questions.notices import QuestionNotices
 from mailbot.questions.service import Questions
+from mailbot.reports.notices import PeriodicNotices
 from mailbot.storage.blobs import BlobStore
 from mailbot.storage.db import Database
 from mailbot.storage.models import AgencyRow
@@ -60,7 +62,9 @@ class PassReport:
 class Services:
     """One agency's services, built by App.services."""
 
-    notifier: Notifier
+    article_notices: ArticleNotices
+    question_notices: QuestionNotices
+    periodic_notices: PeriodicNotices
     review: Review
     questions: Questions
     intake: Intake
@@ -102,9 +106,10 @@ class Worker:
         mail that came due; then deliver what the outbox holds."""
         with self._sending:
             sv = self.services
-            reminders.sweep(self.db, self.agency, sv.notifier, sv.review, sv.questions, self.now())
+            reminders.sweep(self.db, self.agency, sv.review, sv.questions, sv.article_notices, sv.question_notices,
+                            self.now())
             if periodic:
-                periodic_mail.sweep(self.db, self.agency, sv.notifier, self.now())
+                periodic_mail.sweep(self.db, self.agency, sv.periodic_notices, self.now())
             return outbox.deliver(self.db, self.agency, self.transport, self.now())
 
     def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,
@@ -194,15 +199,18 @@ class App:
 
     def services(self, agency: Agency) -> Services:
         """Every service of one agency, each built once and handed to whoever needs it."""
-        notifier = Notifier(agency, self.renderer, self.file_store)
+        article_notices = ArticleNotices(agency, self.renderer, self.file_store)
+        question_notices = QuestionNotices(agency, self.renderer, self.file_store)
         filer = Filer(agency, self.file_store)
-        review = Review(agency, notifier, filer)
-        questions = Questions(agency, notifier, filer)
+        review = Review(agency, article_notices, filer)
+        questions = Questions(agency, question_notices, filer)
         authenticator = Authenticator(agency.workflow.trusted_authserv_id,
                                       agency.workflow.accept_unauthenticated_commands, dns=self.dns)
-        intake = Intake(agency, self.db, self.raw_store, filer, notifier, review, questions, authenticator,
+        intake = Intake(agency, self.db, self.raw_store, filer, article_notices, question_notices, review, questions,
+                        authenticator,
                         now=self.now)
-        return Services(notifier, review, questions, intake)
+        return Services(article_notices, question_notices,
+                        PeriodicNotices(agency, self.renderer, self.file_store), review, questions, intake)
 
     def worker(self, agency: Agency, backlog: str = "ask", source: Source | None = None,
                transport: outbox.Transport | None = None) -> Worker:

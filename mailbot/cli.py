@@ -300,14 +300,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
     agency = _agency(settings, args.agency)
     with _opened(settings) as app:
         now = app.now()
-        notifier = app.services(agency).notifier
+        notices = app.services(agency).periodic_notices
         with app.db.transaction() as s:
             stats = periodic_mail.weekly_stats(s, agency, periodic_mail.digest_due(agency, now), now)
             to = periodic_mail.board_members(agency)
             if args.send:
-                notifier.digest(s, f"digest-manual:{now.isoformat()}", stats, to, now)
+                notices.digest(s, f"digest-manual:{now.isoformat()}", stats, to, now)
         if not args.send:
-            mail = notifier.digest_preview(stats, to, now)
+            mail = notices.digest_preview(stats, to, now)
             print(f"To: {', '.join(to)}\nSubject: {mail['Subject']}\n")
             print(mail.get_body(("plain",)).get_content())
             return 0
@@ -329,7 +329,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         with app.db.transaction() as s:
             if args.send:
                 to = periodic_mail.leadership(agency)
-                stats, xlsx = periodic_mail.send_report(s, agency, app.services(agency).notifier, year, month, to,
+                stats, xlsx = periodic_mail.send_report(s, agency, app.services(agency).periodic_notices, year, month, to,
                                                         now, f"report-manual:{year}-{month:02d}:{now.isoformat()}")
             else:
                 stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)

@@ -27,9 +27,9 @@ from mailbot.mail.message import ParsedMessage
 from mailbot.mail.vntext import fold
 from mailbot.storage.models import Article, Event, InboundMessage, ReviewToken
 
-if TYPE_CHECKING:  # the notifier imports this module's helpers
+if TYPE_CHECKING:  # the notices import this module's helpers
+    from mailbot.articles.notices import ArticleNotices
     from mailbot.cases.filer import Filer
-    from mailbot.outbound.notify import Notifier
 
 log = logging.getLogger("mailbot.workflow")
 
@@ -39,9 +39,9 @@ _UNDOABLE = {"unit_approved", "step_approved", "final_approved", "sent_to_direct
 
 
 class Review:
-    def __init__(self, agency: Agency, notifier: Notifier, filer: Filer):
+    def __init__(self, agency: Agency, notices: ArticleNotices, filer: Filer):
         self.agency = agency
-        self.notifier = notifier
+        self.notices = notices
         self.filer = filer
         # The commands that change an article, by name (HELP, STATUS and UNDO are answered before these).
         self.commands: dict[str, Callable[[Context[Article]], str]] = {
@@ -113,11 +113,11 @@ class Review:
         asked = []
         for email, role in self.holders(article):
             token = self.issue(s, article, email, role, now)
-            self.notifier.review_request(s, article, email, role, token, now, inbound_id=inbound_id)
+            self.notices.review_request(s, article, email, role, token, now, inbound_id=inbound_id)
             asked.append(email)
         if not asked:
             log.warning("nobody holds this step", extra={"reference": article.reference, "status": article.status})
-            self.notifier.nobody_to_ask(s, article, now)
+            self.notices.nobody_to_ask(s, article, now)
         return asked
 
     def start(self, s: Session, article: Article, now: datetime, inbound_id: int | None = None) -> None:
@@ -144,23 +144,23 @@ class Review:
             workflow.note(s, article, "forgery" if refusal.forgery else "refused", actor=sender, now=now,
                           inbound_id=inbound.id, detail=refusal.reason)
             if refusal.forgery:
-                self.notifier.forgery_alert(s, inbound, article, row, refusal.reason, now)
+                self.notices.forgery_alert(s, inbound, article, row, refusal.reason, now)
             elif refusal.code == "not-recipient":
-                self.notifier.receipt(s, inbound, msg, article, f"Lệnh không có hiệu lực: thông báo này gửi cho "
+                self.notices.receipt(s, inbound, msg, article, f"Lệnh không có hiệu lực: thông báo này gửi cho "
                                       f"{row.member}; chỉ người nhận thông báo mới quyết định được ở bước này.",
                                       self.holders(article), now, refused=True)
             return Result(False, f"{refusal.code}: {refusal.reason}; không có hiệu lực")
 
         found = commands.read(msg)
         if found.command is None:
-            self.notifier.help(s, inbound, msg, article, found.problem, now)
+            self.notices.help(s, inbound, msg, article, found.problem, now)
             return Result(False, f"no-command: {found.problem}; đã gửi hướng dẫn")
         name = found.command.name
         if name == "help":
-            self.notifier.help(s, inbound, msg, article, "", now)
+            self.notices.help(s, inbound, msg, article, "", now)
             return Result(False, "help: đã gửi hướng dẫn")
         if name == "status":
-            self.notifier.receipt(s, inbound, msg, article, "Trạng thái hiện tại của bài.", self.holders(article), now)
+            self.notices.receipt(s, inbound, msg, article, "Trạng thái hiện tại của bài.", self.holders(article), now)
             return Result(False, "status: đã gửi trạng thái")
         if name == "undo":
             return self._undo(s, inbound, msg, article, now)
@@ -168,13 +168,13 @@ class Review:
         stale = self._token_refusal(s, row, article, now)
         if stale:
             workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id, detail=stale)
-            self.notifier.receipt(s, inbound, msg, article, f"Lệnh {found.command.usage.split(' (')[0]} không có "
+            self.notices.receipt(s, inbound, msg, article, f"Lệnh {found.command.usage.split(' (')[0]} không có "
                                   f"hiệu lực: {stale}", self.holders(article), now, refused=True)
             return Result(False, f"refused: {stale}")
         if self._is_author(article, sender):
             workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id,
                           detail="tác giả không tự duyệt bài của mình")
-            self.notifier.receipt(s, inbound, msg, article, "Lệnh không có hiệu lực: anh/chị là tác giả hoặc người "
+            self.notices.receipt(s, inbound, msg, article, "Lệnh không có hiệu lực: anh/chị là tác giả hoặc người "
                                   "gửi bài này nên không thể tự quyết định.", self.holders(article), now, refused=True)
             return Result(False, "self-approval: tác giả không tự duyệt")
 
@@ -184,12 +184,12 @@ class Review:
             done = self.commands[name](Context(s, inbound, msg, article, row, found.argument, now))
         except Refused as exc:
             workflow.note(s, article, "refused", actor=sender, now=now, inbound_id=inbound.id, detail=str(exc))
-            self.notifier.receipt(s, inbound, msg, article, f"Lệnh {found.command.usage.split(' (')[0]} không thực "
+            self.notices.receipt(s, inbound, msg, article, f"Lệnh {found.command.usage.split(' (')[0]} không thực "
                                   f"hiện được: {exc}.", self.holders(article), now, refused=True)
             return Result(False, f"refused: {exc}")
         if name != "sensitive":
             row.used_at = now
-        self.notifier.receipt(s, inbound, msg, article, done, self.holders(article), now)
+        self.notices.receipt(s, inbound, msg, article, done, self.holders(article), now)
         return Result(True, f"{name}: {done}")
 
     def _token_refusal(self, s: Session, row: ReviewToken, article: Article, now: datetime) -> str:
@@ -250,8 +250,8 @@ class Review:
         self.revoke_open(s, article, now)
         for email, role in self.holders(article):  # the secretary, with a token for PUBLISHED
             token = self.issue(s, article, email, role, now)
-            self.notifier.publishing_package(s, article, email, token, now)
-        self.notifier.author_decision(s, article, "approved", "", now)
+            self.notices.publishing_package(s, article, email, token, now)
+        self.notices.author_decision(s, article, "approved", "", now)
         return "Đã duyệt lần cuối; gói đăng bài đã gửi Thư ký."
 
     def _reject(self, c: Context[Article]) -> str:
@@ -259,7 +259,7 @@ class Review:
         reason = commands.reject_reason(argument)
         workflow.apply(s, article, "rejected", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=reason)
         self.revoke_open(s, article, now)
-        self.notifier.author_decision(s, article, "rejected", reason, now)
+        self.notices.author_decision(s, article, "rejected", reason, now)
         return f"Đã từ chối. Lý do: {reason}"
 
     def _revise(self, c: Context[Article]) -> str:
@@ -268,7 +268,7 @@ class Review:
         workflow.apply(s, article, "revision_requested", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                        detail=argument)
         self.revoke_open(s, article, now)
-        self.notifier.author_decision(s, article, "revise", argument, now)
+        self.notices.author_decision(s, article, "revise", argument, now)
         return "Đã yêu cầu tác giả chỉnh sửa; bài sẽ trở lại bước này khi tác giả gửi bản sửa."
 
     def _assign(self, c: Context[Article]) -> str:
@@ -325,10 +325,10 @@ class Review:
         article.published_url = url
         workflow.apply(s, article, "published", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=url)
         self.revoke_open(s, article, now)
-        self.notifier.author_decision(s, article, "published", url, now)
+        self.notices.author_decision(s, article, "published", url, now)
         for m in self.agency.members_with("head") + self.agency.members_with("deputy_head"):
             token = self.issue(s, article, m.email, m.role, now)
-            self.notifier.published_notice(s, article, m.email, token, now)
+            self.notices.published_notice(s, article, m.email, token, now)
         return f"Đã ghi nhận bài đăng tại {url}; tác giả đã được báo."
 
     def _takedown(self, c: Context[Article]) -> str:
@@ -338,8 +338,8 @@ class Review:
         workflow.apply(s, article, "taken_down", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                        detail=argument)
         self.revoke_open(s, article, now)
-        self.notifier.author_decision(s, article, "taken_down", argument, now)
-        self.notifier.takedown_to_secretary(s, article, argument, now)
+        self.notices.author_decision(s, article, "taken_down", argument, now)
+        self.notices.takedown_to_secretary(s, article, argument, now)
         return "Đã quyết định gỡ bài; Thư ký được báo để gỡ trên trang."
 
     def _undo(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
@@ -351,7 +351,7 @@ class Review:
                 workflow.position(article):
             why = (f"chỉ hoàn tác được quyết định cuối cùng của chính anh/chị trong vòng {self.wf.undo_minutes} phút, "
                    "khi chưa có ai xử lý tiếp")
-            self.notifier.receipt(s, inbound, msg, article, f"Không hoàn tác được: {why}.", self.holders(article),
+            self.notices.receipt(s, inbound, msg, article, f"Không hoàn tác được: {why}.", self.holders(article),
                                   now, refused=True)
             return Result(False, f"undo-refused: {why}")
         workflow.restore(s, article, last.from_status, actor=msg.from_addr, now=now, inbound_id=inbound.id,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot.articles import contributions, deadlines, filing, sender, workflow
+from mailbot.articles.notices import ArticleNotices
 from mailbot.articles.review import Review
 from mailbot.cases.authority import Result, find_token, tokens_in
 from mailbot.cases.filer import Filer
@@ -21,7 +22,7 @@ from mailbot.mail import reply
 from mailbot.mail.authentication import Authenticator
 from mailbot.mail.message import ParsedMessage, parse
 from mailbot.mail.vntext import looks_mojibake, repair_legacy
-from mailbot.outbound.notify import Notifier
+from mailbot.questions.notices import QuestionNotices
 from mailbot.questions.service import Questions
 from mailbot.storage.blobs import BlobStore
 from mailbot.storage.db import Database
@@ -78,7 +79,8 @@ def prepare(msg: ParsedMessage) -> Prepared:
 
 
 class Intake:
-    def __init__(self, agency: Agency, db: Database, raw_store: BlobStore, filer: Filer, notifier: Notifier,
+    def __init__(self, agency: Agency, db: Database, raw_store: BlobStore, filer: Filer, notices: ArticleNotices,
+                 question_notices: QuestionNotices,
                  review: Review, questions: Questions, authenticator: Authenticator,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.agency = agency
@@ -86,7 +88,8 @@ class Intake:
         self.authenticator = authenticator
         self.db = db
         self.raw_store = raw_store
-        self.notifier = notifier
+        self.notices = notices
+        self.question_notices = question_notices
         self.now = now
         self.review = review
         self.questions = questions
@@ -156,7 +159,7 @@ class Intake:
         return self.review.handle(s, inbound, msg, row, t.now, verdict)
 
     def _hold(self, s: Session, t: Taken) -> None:
-        self.notifier.held(s, t.inbound, t.msg, t.now)
+        self.notices.held(s, t.inbound, t.msg, t.now)
 
     def _hold_and_alert(self, s: Session, t: Taken) -> None:
         """A reply with no one clear sender: held; where it carries a token, nobody's command, and the head is told."""
@@ -169,12 +172,12 @@ class Intake:
         if row.question_id is not None:
             question = s.get_one(Question, row.question_id)
             inbound.question_id = row.question_id
-            self.notifier.question_forgery(s, inbound, question, row, why, now)
+            self.question_notices.question_forgery(s, inbound, question, row, why, now)
         else:
             article = s.get_one(Article, row.article_id)
             inbound.article_id = row.article_id
             workflow.note(s, article, "forgery", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=why)
-            self.notifier.forgery_alert(s, inbound, article, row, why, now)
+            self.notices.forgery_alert(s, inbound, article, row, why, now)
 
     @staticmethod
     def _reference_of(s: Session, inbound: InboundMessage) -> str | None:
@@ -368,15 +371,15 @@ class Intake:
                 stored: list[Attachment], now: datetime, first: bool, date_wanted: bool = False) -> None:
         quarantined = [a for a in stored if a.status == "quarantined"]
         if article.status == workflow.AWAITING_DETAILS:
-            self.notifier.details_missing(s, inbound, msg, article, quarantined, now)
+            self.notices.details_missing(s, inbound, msg, article, quarantined, now)
         elif first:
-            self.notifier.received(s, inbound, msg, article, quarantined, now, date_wanted=date_wanted)
-            self.notifier.new_article(s, inbound, article, now)
+            self.notices.received(s, inbound, msg, article, quarantined, now, date_wanted=date_wanted)
+            self.notices.new_article(s, inbound, article, now)
             self.review.start(s, article, now, inbound.id)
         else:
-            self.notifier.follow_up_received(s, inbound, msg, article, stored, now)
+            self.notices.follow_up_received(s, inbound, msg, article, stored, now)
         if quarantined:
-            self.notifier.quarantine_alert(s, inbound, msg, article, quarantined, now)
+            self.notices.quarantine_alert(s, inbound, msg, article, quarantined, now)
 
     def _record_bounce(self, s: Session, t: Taken) -> None:
         """A bounce of mail we sent: the outbox row is marked, and the article's history says so."""

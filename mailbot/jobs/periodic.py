@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailbot.config import Agency, PeriodicReport, Unit
 from mailbot.jobs.reminders import in_office_hours
 from mailbot.reports import stats as stats_module
+from mailbot.reports.notices import PeriodicNotices
 from mailbot.reports.stats import contributed
 from mailbot.reports.workbook import chart_png, workbook
 from mailbot.storage.db import Database
@@ -85,28 +86,28 @@ def previous_month(day: date) -> tuple[int, int]:
 
 # -- the sweep ----------------------------------------------------------------------------------
 
-def sweep(db: Database, agency: Agency, notifier, now: datetime) -> int:
+def sweep(db: Database, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
     """Queue every periodic mail that is due and not yet in the ledger. Returns how many were queued."""
     queued = 0
     with db.transaction() as s:
-        queued += _digest(s, agency, notifier, now)
-        queued += _monthly_report(s, agency, notifier, now)
+        queued += _digest(s, agency, notices, now)
+        queued += _monthly_report(s, agency, notices, now)
         if in_office_hours(agency, now):   # nudges go to people at work, like reminders
-            queued += _quota_nudges(s, agency, notifier, now)
-            queued += _report_reminders(s, agency, notifier, now)
-        queued += _quota_summaries(s, agency, notifier, now)
+            queued += _quota_nudges(s, agency, notices, now)
+            queued += _report_reminders(s, agency, notices, now)
+        queued += _quota_summaries(s, agency, notices, now)
     if queued:
         log.info("periodic mail queued", extra={"agency": agency.slug, "count": queued})
     return queued
 
 
-def _digest(s: Session, agency: Agency, notifier, now: datetime) -> int:
+def _digest(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
     due = digest_due(agency, now)
     key = f"digest:{due.date().isoformat()}"
     if now - due > DIGEST_CATCH_UP or _sent(s, agency, key) or not board_members(agency):
         return 0
     to = board_members(agency)
-    notifier.digest(s, key, weekly_stats(s, agency, due, now), to, now)
+    notices.digest(s, key, weekly_stats(s, agency, due, now), to, now)
     _record(s, agency, key, "digest", to, now)
     return 1
 
@@ -121,28 +122,28 @@ def weekly_stats(s: Session, agency: Agency, due: datetime, now: datetime) -> st
     return stats
 
 
-def _monthly_report(s: Session, agency: Agency, notifier, now: datetime) -> int:
+def _monthly_report(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
     local = now.astimezone(TZ)
     due = datetime.combine(first_working_day(agency, local.year, local.month), agency.schedule.report_time, TZ)
     year, month = previous_month(local.date())
     key = f"report:{year}-{month:02d}"
     if now < due or now - due > CATCH_UP or _sent(s, agency, key) or not leadership(agency):
         return 0
-    send_report(s, agency, notifier, year, month, leadership(agency), now, key)
+    send_report(s, agency, notices, year, month, leadership(agency), now, key)
     _record(s, agency, key, "report", leadership(agency), now)
     return 1
 
 
-def send_report(s: Session, agency: Agency, notifier, year: int, month: int, to: list[str], now: datetime,
+def send_report(s: Session, agency: Agency, notices: PeriodicNotices, year: int, month: int, to: list[str], now: datetime,
                 key: str) -> tuple[stats_module.Stats, bytes]:
     """Queue the month's report; returns its numbers and the workbook it carries."""
     stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
     xlsx = workbook(stats, agency)
-    notifier.monthly_report(s, key, stats, to, now, xlsx, chart_png(stats, agency), f"bao-cao-{year}-{month:02d}.xlsx")
+    notices.monthly_report(s, key, stats, to, now, xlsx, chart_png(stats, agency), f"bao-cao-{year}-{month:02d}.xlsx")
     return stats, xlsx
 
 
-def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
+def _quota_nudges(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
     local = now.astimezone(TZ)
     day = date(local.year, local.month, agency.schedule.nudge_day)
     while not agency.calendar.is_working_day(day):
@@ -164,7 +165,7 @@ def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
         if unit is None or tally.name not in pending or contributed(agency, tally) >= tally.quota:
             continue
         to = unit_people(unit)
-        notifier.quota_nudge(s, key, month, tally, None, to, now)
+        notices.quota_nudge(s, key, month, tally, None, to, now)
         _record(s, agency, key, "quota-nudge", to, now)
         queued += 1
     quota = agency.schedule.staff_quota
@@ -176,7 +177,7 @@ def _quota_nudges(s: Session, agency: Agency, notifier, now: datetime) -> int:
             key = f"{prefix}:staff:{member.email.lower()}"
             if not missing:
                 continue
-            notifier.quota_nudge(s, key, month, None, (member, counts, missing), [member.email], now)
+            notices.quota_nudge(s, key, month, None, (member, counts, missing), [member.email], now)
             _record(s, agency, key, "quota-nudge", [member.email], now)
             queued += 1
     return queued
@@ -198,7 +199,7 @@ def _staff_counts(s: Session, agency: Agency, period: stats_module.Period) -> di
     return counts
 
 
-def _quota_summaries(s: Session, agency: Agency, notifier, now: datetime) -> int:
+def _quota_summaries(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
     local = now.astimezone(TZ)
     this_due = datetime.combine(last_working_day(agency, local.year, local.month), agency.schedule.summary_time, TZ)
     if now >= this_due:
@@ -219,7 +220,7 @@ def _quota_summaries(s: Session, agency: Agency, notifier, now: datetime) -> int
         key = f"quota-summary:{year}-{month:02d}:{tally.name}"
         if unit is None or not unit.head or tally.name not in pending:
             continue
-        notifier.quota_summary(s, key, month_stats, tally, [unit.head], now)
+        notices.quota_summary(s, key, month_stats, tally, [unit.head], now)
         _record(s, agency, key, "quota-summary", [unit.head], now)
         queued += 1
     return queued
@@ -239,7 +240,7 @@ def report_window(agency: Agency, report: PeriodicReport, now: datetime) -> tupl
     return label, start, due
 
 
-def _report_reminders(s: Session, agency: Agency, notifier, now: datetime) -> int:
+def _report_reminders(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
     queued = 0
     for report in agency.schedule.periodic_reports:
         label, start, due = report_window(agency, report, now)
@@ -251,7 +252,7 @@ def _report_reminders(s: Session, agency: Agency, notifier, now: datetime) -> in
             to = unit_people(unit)
             if not to or _sent(s, agency, key) or _report_received(s, agency, unit, start, now):
                 continue
-            notifier.report_reminder(s, key, report, label, due, threshold, unit, to, now)
+            notices.report_reminder(s, key, report, label, due, threshold, unit, to, now)
             _record(s, agency, key, f"periodic-{threshold}", to, now)
             queued += 1
     return queued

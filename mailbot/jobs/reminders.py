@@ -15,8 +15,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from mailbot.articles import workflow
+from mailbot.articles.notices import ArticleNotices
+from mailbot.articles.review import Review
 from mailbot.config import Agency
 from mailbot.questions import service as q_module
+from mailbot.questions.notices import QuestionNotices
+from mailbot.questions.service import Questions
 from mailbot.storage.db import Database
 from mailbot.storage.models import Article, Deadline, Question, ReminderSent
 from mailbot.worktime.calendar import TZ
@@ -69,7 +73,8 @@ def question_recipients(agency: Agency, questions, question: Question, threshold
     return escalated if escalated is not None else [h.email for h in questions.holders(question)]
 
 
-def sweep(db: Database, agency: Agency, notifier, review, questions, now: datetime) -> int:
+def sweep(db: Database, agency: Agency, review: Review, questions: Questions, notices: ArticleNotices,
+          question_notices: QuestionNotices, now: datetime) -> int:
     """Send what is due and not yet in the ledger. Returns how many reminders were queued."""
     if not in_office_hours(agency, now):
         return 0
@@ -99,10 +104,10 @@ def sweep(db: Database, agency: Agency, notifier, review, questions, now: dateti
                 if to:
                     detail = f"nhắc {', '.join(to)}; hạn {deadline.due_at.astimezone(TZ):%H:%M %d/%m/%Y}"
                     if article is not None:
-                        notifier.reminder(s, article, deadline, threshold, to, now)
+                        notices.reminder(s, article, deadline, threshold, to, now)
                         workflow.note(s, article, f"reminder_{threshold}", actor="mailbot", now=now, detail=detail)
                     elif question is not None:
-                        notifier.question_reminder(s, question, deadline, threshold, to, now)
+                        question_notices.question_reminder(s, question, deadline, threshold, to, now)
                         q_module.note(s, question, f"reminder_{threshold}", actor="mailbot", now=now, detail=detail)
                 queued += 1
     if queued:

@@ -33,9 +33,9 @@ from mailbot.questions import redact
 from mailbot.storage.models import Attachment, Deadline, Event, InboundMessage, Question, ReviewToken
 from mailbot.worktime.calendar import TZ
 
-if TYPE_CHECKING:  # the notifier imports this module's helpers
+if TYPE_CHECKING:  # the notices import this module's helpers
     from mailbot.cases.filer import Filer
-    from mailbot.outbound.notify import Notifier
+    from mailbot.questions.notices import QuestionNotices
 
 log = logging.getLogger("mailbot.questions")
 
@@ -82,10 +82,10 @@ class Holder:
 
 
 class Questions:
-    def __init__(self, agency: Agency, notifier: Notifier, filer: Filer):
+    def __init__(self, agency: Agency, notices: QuestionNotices, filer: Filer):
         self.agency = agency
         self.settings = agency.questions
-        self.notifier = notifier
+        self.notices = notices
         self.filer = filer
         self.commands: dict[str, Callable[[Context[Question]], str]] = {
             "assign": self._assign, "reject": self._reject, "revise": self._revise, "answer": self._answer,
@@ -132,7 +132,7 @@ class Questions:
                               status=position(q), step=q.step, member=h.email, role=h.role, created_at=now,
                               expires_at=now + timedelta(days=self.agency.workflow.token_days)))
             s.flush()
-            self.notifier.question_request(s, q, h.email, h.role, token, now, note=note)
+            self.notices.question_request(s, q, h.email, h.role, token, now, note=note)
             asked.append(h.email)
         if not asked:
             log.warning("nobody holds this question", extra={"reference": q.reference, "status": q.status})
@@ -204,7 +204,7 @@ class Questions:
         people = [Holder(m.email, m.role) for m in self.agency.members_with("secretary")] if closed else \
             self.holders(q)
         for h in people:
-            self.notifier.question_added(s, inbound, q, h.email, h.role, added, now)
+            self.notices.question_added(s, inbound, q, h.email, h.role, added, now)
         return q
 
     def _acknowledge(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, q: Question, event: str,
@@ -220,7 +220,7 @@ class Questions:
             return
         s.add(Event(agency=q.agency, question_id=q.id, inbound_id=inbound.id, at=now, actor=msg.from_addr,
                     kind="acknowledged", from_status=position(q), to_status=position(q)))
-        self.notifier.question_citizen(s, q, event, "", now, inbound=inbound, reply_to_msg=msg)
+        self.notices.question_citizen(s, q, event, "", now, inbound=inbound, reply_to_msg=msg)
 
     # -- a reply carrying a token ----------------------------------------------------------
 
@@ -233,20 +233,20 @@ class Questions:
             note(s, q, "forgery" if refusal.forgery else "refused", actor=msg.from_addr, now=now,
                  inbound_id=inbound.id, detail=refusal.reason)
             if refusal.forgery:
-                self.notifier.question_forgery(s, inbound, q, row, refusal.reason, now)
+                self.notices.question_forgery(s, inbound, q, row, refusal.reason, now)
             elif refusal.code == "not-recipient":
-                self.notifier.question_receipt(s, inbound, msg, q, f"Lệnh không có hiệu lực: thông báo này gửi cho "
+                self.notices.question_receipt(s, inbound, msg, q, f"Lệnh không có hiệu lực: thông báo này gửi cho "
                                                f"{row.member}; chỉ người nhận thông báo mới xử lý được.",
                                                self.holders(q), now, refused=True)
             return Result(False, f"{refusal.code}: {refusal.reason}; không có hiệu lực")
         found = commands.read(msg, commands.QUESTION_COMMANDS)
         if found.command is None or found.command.name == "help":
-            self.notifier.question_receipt(s, inbound, msg, q, "", self.holders(q), now, problem=found.problem
+            self.notices.question_receipt(s, inbound, msg, q, "", self.holders(q), now, problem=found.problem
                                            or "hướng dẫn")
             return Result(False, f"no-command: {found.problem or 'help'}; đã gửi hướng dẫn")
         name = found.command.name
         if name == "status":
-            self.notifier.question_receipt(s, inbound, msg, q, "Trạng thái hiện tại.", self.holders(q), now)
+            self.notices.question_receipt(s, inbound, msg, q, "Trạng thái hiện tại.", self.holders(q), now)
             return Result(False, "status: đã gửi trạng thái")
         problem = self._token_refusal(row, q, now)
         allowed = _ALLOWED.get(q.status, ())
@@ -262,12 +262,12 @@ class Questions:
         if problem:
             why = problem
             note(s, q, "refused", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=why)
-            self.notifier.question_receipt(s, inbound, msg, q, f"Lệnh không có hiệu lực: {why}", self.holders(q),
+            self.notices.question_receipt(s, inbound, msg, q, f"Lệnh không có hiệu lực: {why}", self.holders(q),
                                            now, refused=True)
             return Result(False, f"refused: {why}")
         if name not in ("extend", "progress"):
             row.used_at = now
-        self.notifier.question_receipt(s, inbound, msg, q, done, self.holders(q), now)
+        self.notices.question_receipt(s, inbound, msg, q, done, self.holders(q), now)
         return Result(True, f"{name}: {done}")
 
     def _token_refusal(self, row: ReviewToken, q: Question, now: datetime) -> str:
@@ -302,7 +302,7 @@ class Questions:
             apply(s, q, "declined", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=reason)
             self._close_deadline(s, q, now)
             self._revoke(s, q, now)
-            self.notifier.question_citizen(s, q, "declined", reason, now)
+            self.notices.question_citizen(s, q, "declined", reason, now)
             return f"Đã báo người hỏi lý do không trả lời: {reason}"
         return self._return_to_unit(s, inbound, msg, q, f"Câu trả lời không được duyệt: {reason}", now)
 
@@ -345,7 +345,7 @@ class Questions:
         q.answered_at = now
         self._close_deadline(s, q, now)
         files = self.answer_files(s, q)
-        self.notifier.question_citizen(s, q, "answer", "", now, files=files)
+        self.notices.question_citizen(s, q, "answer", "", now, files=files)
         self._ask(s, q, now, inbound.id)  # the board's notice that it went out, with HỎI ĐÁP
         return f"Đã duyệt; câu trả lời đã gửi người hỏi ({q.asker_email})."
 
@@ -371,7 +371,7 @@ class Questions:
         note(s, q, "extended", actor=msg.from_addr, now=now, inbound_id=inbound.id,
              detail=f"hạn cũ {old.astimezone(TZ):%d/%m/%Y}, hạn mới "
                     f"{q.due_at.astimezone(TZ):%d/%m/%Y}: {argument}")
-        self.notifier.question_citizen(s, q, "extended", argument, now)
+        self.notices.question_citizen(s, q, "extended", argument, now)
         return f"Đã gia hạn đến {q.due_at.astimezone(TZ):%H:%M ngày %d/%m/%Y}; người hỏi đã được báo."
 
     def _progress(self, c: Context[Question]) -> str:
@@ -380,7 +380,7 @@ class Questions:
         self._close_deadline(s, q, now)
         self._open_deadline(s, q, self.settings.feedback_rule, now)
         note(s, q, "progress", actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=argument)
-        self.notifier.question_citizen(s, q, "progress", argument, now)
+        self.notices.question_citizen(s, q, "progress", argument, now)
         return f"Đã gửi thông báo tiến độ cho người gửi; hạn báo kết quả: " \
                f"{q.due_at.astimezone(TZ):%d/%m/%Y}."
 
@@ -388,7 +388,7 @@ class Questions:
         s, inbound, msg, q, now = c.s, c.inbound, c.msg, c.case, c.now
         q.qa_text = qa_entry(q)
         note(s, q, "qa_prepared", actor=msg.from_addr, now=now, inbound_id=inbound.id)
-        self.notifier.question_qa(s, q, now)
+        self.notices.question_qa(s, q, now)
         return "Đã chuẩn bị bài Hỏi đáp (đã ẩn thông tin cá nhân) và gửi Thư ký để đăng."
 
 

@@ -1,0 +1,84 @@
+"""The one way mail goes out: composed from a template, stored in the outbox once under its key.
+
+Each audience's notices (mailbot.articles.notices, mailbot.questions.notices, mailbot.reports.notices)
+build on this; nothing here knows what an article or a question is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailbot.config import Agency
+from mailbot.mail.message import ParsedMessage
+from mailbot.outbound import outbox
+from mailbot.outbound.render import FileToAttach, Renderer
+from mailbot.storage.blobs import BlobStore
+from mailbot.storage.models import Article, Attachment, InboundMessage
+
+# Files larger than this together are listed in the secretary's notice rather than attached.
+ATTACH_LIMIT = 20 * 1024 * 1024
+
+ROLE_LABELS_VI = {"head": "Trưởng ban", "deputy_head": "Phó Trưởng ban", "member": "Thành viên",
+                  "secretary": "Thư ký", "director": "Giám đốc", "unit_head": "Lãnh đạo đơn vị"}
+
+
+class Mailer:
+    def __init__(self, agency: Agency, renderer: Renderer, file_store: BlobStore):
+        self.agency = agency
+        self.renderer = renderer
+        self.file_store = file_store
+
+    def secretaries(self) -> list[str]:
+        people = self.agency.members_with("secretary") or self.agency.members_with("head")
+        return [m.email for m in people] or [self.agency.board_address]
+
+    def admins(self) -> list[str]:
+        return [self.agency.intake.admin_address] if self.agency.intake.admin_address else self.secretaries()
+
+    def send(self, s: Session, key: str, kind: str, template: str, to: list[str], context: dict, now: datetime, *,
+              article: Article | None = None, inbound: InboundMessage | None = None,
+              reply_to_msg: ParsedMessage | None = None, files: tuple[FileToAttach, ...] = (),
+              message_id: str | None = None, reply_to: str | None = None,
+              thread: tuple[str | None, tuple[str, ...]] | None = None, question: Any = None,
+              inline: dict[str, FileToAttach] | None = None) -> None:
+        in_reply_to = reply_to_msg.message_id if reply_to_msg else None
+        references = reply_to_msg.references if reply_to_msg else ()
+        if thread is not None:
+            in_reply_to, references = thread
+        mail = self.renderer.compose(
+            template, self.agency, to, context, now=now, in_reply_to=in_reply_to, references=references,
+            auto="auto-replied" if reply_to_msg else "auto-generated", reply_to=reply_to or self.agency.board_address,
+            files=files, message_id=message_id, inline=inline)
+        outbox.enqueue(s, self.agency, key, kind, mail, now, article_id=article.id if article else None,
+                       inbound_id=inbound.id if inbound else None, question_id=question.id if question else None)
+
+    def token_reply_to(self, token: str) -> str:
+        """Where a reply to a notification goes: the board, or board+TOKEN@ where plus-addressing is on."""
+        if not self.agency.workflow.reply_to_token:
+            return self.agency.board_address
+        local, _, domain = self.agency.board_address.partition("@")
+        return f"{local}+{token}@{domain}"
+
+    def held(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> None:
+        self.send(s, f"held:{inbound.id}", "message.secretary.held", "message/secretary/held", self.secretaries(),
+                   {"inbound": inbound, "reason": inbound.reason,
+                    "preview": preview_text(msg.text)}, now, inbound=inbound)
+
+    def attachable(self, rows: list[Attachment]) -> tuple[tuple[FileToAttach, ...], list[Attachment]]:
+        attach, listed, total = [], [], 0
+        for a in rows:
+            total += a.size
+            if total > ATTACH_LIMIT:
+                listed.append(a)
+                continue
+            attach.append(FileToAttach(a.filename, a.sniffed_type or "application/octet-stream",
+                                       self.file_store.get(a.sha256)))
+        return tuple(attach), listed
+
+
+def preview_text(text: str, limit: int = 1500) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
