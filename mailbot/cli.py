@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mailbot import config, views
 from mailbot.app import App
+from mailbot.inbound.rules import Disposition
 from mailbot.inbound.sources import BacklogDecisionNeeded
 from mailbot.jobs import periodic as periodic_mail
 from mailbot.logs import setup_logging
@@ -129,7 +130,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     app.migrate()
     with app.db.transaction() as s:
         if args.held or args.messages:
-            rows = views.inbound_rows(s, "held" if args.held else None, args.agency)
+            rows = views.inbound_rows(s, Disposition.HELD if args.held else None, args.agency)
         elif args.questions:
             rows = views.question_rows(s, args.agency)
         else:

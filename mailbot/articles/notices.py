@@ -25,7 +25,7 @@ class ArticleNotices(Mailer):
             "article": article,
             "author": article.author or {},
             "status_label": workflow.STATUS_LABELS_VI.get(article.status, article.status),
-            "files": [a for a in article.attachments if a.status == "ok"],
+            "files": [a for a in article.attachments if a.ok],
             "missing_labels": [FIELD_LABELS_VI[m] for m in article.missing],
             "category_label": next((c.label for c in self.agency.categories if c.name == article.category),
                                    article.category),
@@ -60,13 +60,13 @@ class ArticleNotices(Mailer):
         self.send(s, f"new-article:{article.id}", "article.secretary.new", "article/secretary/new",
                    self.secretaries(), {**context, "preview": _preview(article), "not_attached": listed,
                                         "contribution": _contribution(s, article),
-                                        "quarantined": [a for a in article.attachments if a.status != "ok"]},
+                                        "quarantined": [a for a in article.attachments if not a.ok]},
                    now, article=article, inbound=inbound, files=attach)
 
     def follow_up_received(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
                            stored: list[Attachment], now: datetime) -> None:
-        context = {**self._article_context(article), "added": [a for a in stored if a.status == "ok"],
-                   "quarantined": [a for a in stored if a.status != "ok"]}
+        context = {**self._article_context(article), "added": [a for a in stored if a.ok],
+                   "quarantined": [a for a in stored if not a.ok]}
         self.send(s, f"follow-up:{inbound.id}", "article.author.follow_up", "article/author/follow_up",
                    [msg.from_addr], context, now, article=article, inbound=inbound, reply_to_msg=msg)
         if article.status != workflow.AWAITING_DETAILS:
@@ -178,7 +178,7 @@ _IMAGES = ("jpg", "png", "gif", "bmp")
 
 def current_files(article: Article) -> list[Attachment]:
     """What is under review now: every photo, and the documents of the newest version that has any."""
-    ok = [a for a in article.attachments if a.status == "ok"]
+    ok = [a for a in article.attachments if a.ok]
     docs = [a for a in ok if a.kind not in _IMAGES]
     newest = max((a.version for a in docs), default=0)
     return [a for a in ok if a.kind in _IMAGES or a.version == newest]

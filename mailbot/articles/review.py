@@ -372,7 +372,7 @@ class Review:
             return
         stored = self.filer.store(s, inbound, msg, article, version=article.version + 1)
         s.refresh(article, ["attachments"])
-        good = [a for a in stored if a.status == "ok"]
+        good = [a for a in stored if a.ok]
         if good:
             article.version += 1
             s.execute(update(ReviewToken).where(ReviewToken.article_id == article.id,

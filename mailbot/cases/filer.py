@@ -8,7 +8,7 @@ from mailbot.config import Agency
 from mailbot.mail import attachments as files
 from mailbot.mail.message import ParsedMessage
 from mailbot.storage.blobs import BlobStore
-from mailbot.storage.models import Article, Attachment, InboundMessage
+from mailbot.storage.models import Article, Attachment, FileStatus, InboundMessage
 
 
 class Filer:
@@ -34,7 +34,7 @@ class Filer:
                 agency=self.agency.slug, inbound_id=inbound.id, article_id=article.id if article else None,
                 filename=filename[:500], declared_type=part.content_type, sniffed_type=verdict.sniffed,
                 kind=verdict.kind, size=len(part.data), sha256=digest, content_id=part.content_id[:500],
-                inline=part.inline, status="ok" if verdict.ok else "quarantined", reason=verdict.reason,
+                inline=part.inline, status=FileStatus.OK if verdict.ok else FileStatus.QUARANTINED, reason=verdict.reason,
                 text_preview=verdict.text[:20000],
                 version=version if version is not None else existing.get(filename, 0) + 1)
             s.add(row)

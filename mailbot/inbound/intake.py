@@ -297,7 +297,7 @@ class Intake:
                           body_text=body, author=author.as_dict(), submitter_email=msg.from_addr,
                           missing=[], received_at=now, updated_at=now)
         stored = self.filer.store(s, inbound, msg)
-        good = [a for a in stored if a.status == "ok"]
+        good = [a for a in stored if a.ok]
         title = filing.strip_subject(subject) or next(
             (files.first_line(a.text_preview) for a in good if a.text_preview), "") or files.first_line(body)
         article.title = title or "(không có tiêu đề)"
@@ -363,13 +363,13 @@ class Intake:
         if completed:
             workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)
         elif article.status == workflow.AWAITING_REVISION:
-            self.review.revised(s, inbound, article, [a for a in stored if a.status == "ok"], now)
+            self.review.revised(s, inbound, article, [a for a in stored if a.ok], now)
         self._answer(s, inbound, msg, article, stored, now, first=completed)
         return article.reference
 
     def _answer(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
                 stored: list[Attachment], now: datetime, first: bool, date_wanted: bool = False) -> None:
-        quarantined = [a for a in stored if a.status == "quarantined"]
+        quarantined = [a for a in stored if not a.ok]
         if article.status == workflow.AWAITING_DETAILS:
             self.notices.details_missing(s, inbound, msg, article, quarantined, now)
         elif first:

@@ -30,7 +30,7 @@ from mailbot.mail.authentication import Verdict
 from mailbot.mail.message import ParsedMessage
 from mailbot.mail.vntext import fold
 from mailbot.questions import redact
-from mailbot.storage.models import Attachment, Deadline, Event, InboundMessage, Question, ReviewToken
+from mailbot.storage.models import Attachment, Deadline, Event, FileStatus, InboundMessage, Question, ReviewToken
 from mailbot.worktime.calendar import TZ
 
 if TYPE_CHECKING:  # the notices import this module's helpers
@@ -321,7 +321,7 @@ class Questions:
         s, inbound, msg, q, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
         if not argument and not msg.attachments:
             raise Refused("lệnh TRẢ LỜI cần nội dung trả lời (viết ngay sau lệnh) hoặc tệp đính kèm")
-        files = [a for a in self._store(s, inbound, msg, q, version=q.answer_version + 1) if a.status == "ok"]
+        files = [a for a in self._store(s, inbound, msg, q, version=q.answer_version + 1) if a.ok]
         q.answer_text, q.answered_by = argument, msg.from_addr
         q.answer_version += 1
         first = self.settings.steps[0]
@@ -355,7 +355,7 @@ class Questions:
         answered = s.scalars(select(Event.inbound_id).where(Event.question_id == q.id, Event.kind == "answered")
                              .order_by(Event.id.desc())).first()
         return list(s.scalars(select(Attachment).where(
-            Attachment.question_id == q.id, Attachment.inbound_id == answered, Attachment.status == "ok")
+            Attachment.question_id == q.id, Attachment.inbound_id == answered, Attachment.status == FileStatus.OK)
             .order_by(Attachment.id))) if answered else []
 
     def _extend(self, c: Context[Question]) -> str:

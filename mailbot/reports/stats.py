@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailbot.articles import workflow
 from mailbot.config import Agency
 from mailbot.questions import service as q_module
-from mailbot.storage.models import Article, Attachment, Deadline, Event, Question
+from mailbot.storage.models import Article, Attachment, Deadline, Event, FileStatus, Question
 from mailbot.worktime.calendar import TZ
 
 OUTSIDE = "Ngoài cơ quan / chưa rõ đơn vị"
@@ -123,7 +123,7 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
         Article.id.in_(select(Event.article_id).where(*in_period)), Article.status.not_in(CLOSED))))}
     images: defaultdict[int | None, int] = defaultdict(int)
     published = select(Event.article_id).where(*in_period, Event.kind == "published")
-    for att in s.scalars(select(Attachment).where(Attachment.agency == agency.slug, Attachment.status == "ok",
+    for att in s.scalars(select(Attachment).where(Attachment.agency == agency.slug, Attachment.status == FileStatus.OK,
                                                   Attachment.kind.in_(IMAGES), Attachment.article_id.in_(published))):
         images[att.article_id] += 1
 

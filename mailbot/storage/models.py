@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -148,6 +149,13 @@ class Question(Base):
     qa_text: Mapped[str] = mapped_column(Text, default="")       # prepared for the site's Q&A section
 
 
+class FileStatus(StrEnum):
+    """An attachment is either usable or quarantined, with the reason beside it."""
+
+    OK = "ok"
+    QUARANTINED = "quarantined"
+
+
 class Attachment(Base):
     __tablename__ = "attachments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -169,6 +177,11 @@ class Attachment(Base):
     text_preview: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     article: Mapped[Article | None] = relationship(back_populates="attachments")
+
+    @property
+    def ok(self) -> bool:
+        """Usable: not quarantined."""
+        return self.status == FileStatus.OK
 
 
 class Event(Base):
