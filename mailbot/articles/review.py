@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.articles import workflow
 from mailbot.cases import commands
-from mailbot.cases.authority import Result, new_token, sender_refusal
+from mailbot.cases.authority import Result, new_token, refused_sender
 from mailbot.cases.commands import Context, Refused
 from mailbot.config import Agency, Member
 from mailbot.mail.authentication import Verdict
@@ -139,17 +139,15 @@ class Review:
         article = s.scalars(select(Article).where(Article.id == row.article_id).with_for_update()).one()
         inbound.article_id = article.id
         sender = msg.from_addr
-        refusal = sender_refusal(self.agency, row, msg, verdict)
-        if refusal:
-            workflow.note(s, article, "forgery" if refusal.forgery else "refused", actor=sender, now=now,
-                          inbound_id=inbound.id, detail=refusal.reason)
-            if refusal.forgery:
-                self.notices.forgery_alert(s, inbound, article, row, refusal.reason, now)
-            elif refusal.code == "not-recipient":
-                self.notices.receipt(s, inbound, msg, article, f"Lệnh không có hiệu lực: thông báo này gửi cho "
-                                      f"{row.member}; chỉ người nhận thông báo mới quyết định được ở bước này.",
-                                      self.holders(article), now, refused=True)
-            return Result(False, f"{refusal.code}: {refusal.reason}; không có hiệu lực")
+        refused = refused_sender(
+            self.agency, row, msg, verdict,
+            record=lambda kind, why: workflow.note(s, article, kind, actor=sender, now=now, inbound_id=inbound.id,
+                                                   detail=why),
+            alert=lambda why: self.notices.forgery_alert(s, inbound, article, row, why, now),
+            tell=lambda text: self.notices.receipt(s, inbound, msg, article, text, self.holders(article), now,
+                                                   refused=True))
+        if refused:
+            return refused
 
         found = commands.read(msg)
         if found.command is None:

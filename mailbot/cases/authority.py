@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -90,6 +91,23 @@ def is_colleague(agency: Agency, email: str) -> bool:
     """Someone the agency knows: a member, staff, a unit's head or focal point, or an accepted domain."""
     return bool(agency.member_by_email(email) or agency.staff_by_email(email) or agency.is_accepted_domain(email)
                 or any(email == u.head or email in u.focal_points for u in agency.units))
+
+
+def refused_sender(agency: Agency, row: ReviewToken, msg: ParsedMessage, verdict: Verdict, *,
+                   record: Callable[[str, str], None], alert: Callable[[str], None],
+                   tell: Callable[[str], None]) -> Result | None:
+    """Check the sender (sender_refusal); if refused, record it, alert the head of a forgery, or tell an
+    authentic colleague why it did not count, and return the result. None: go on, the sender is the member."""
+    refusal = sender_refusal(agency, row, msg, verdict)
+    if refusal is None:
+        return None
+    record("forgery" if refusal.forgery else "refused", refusal.reason)
+    if refusal.forgery:
+        alert(refusal.reason)
+    elif refusal.code == "not-recipient":
+        tell(f"Lệnh không có hiệu lực: thông báo này gửi cho {row.member}; chỉ người nhận thông báo mới quyết "
+             "định được.")
+    return Result(False, f"{refusal.code}: {refusal.reason}; không có hiệu lực")
 
 
 def sender_refusal(agency: Agency, row: ReviewToken, msg: ParsedMessage, verdict: Verdict) -> Refusal | None:

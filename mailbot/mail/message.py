@@ -66,8 +66,9 @@ class ParsedMessage:
     sender_problem: str = ""
     # Authentication-Results values as they stand in the header (unfolded, not decoded), top first.
     auth_results: tuple[str, ...] = ()
-    # The HTML alternative of a message whose plain text was kept, sanitised: commands are read from
-    # the plain text, and an HTML part that shows a different command makes the reply unclear.
+    # The HTML alternative of a message whose plain text was kept, as sent (untrusted; only read through
+    # htmltext.to_text): commands are read from the plain text, and an HTML part that shows a
+    # different command makes the reply unclear.
     alternative_html: str = ""
 
     def header(self, name: str) -> str:
@@ -442,5 +443,5 @@ def parse(raw: bytes) -> ParsedMessage:
         defects=tuple(dict.fromkeys(defects)),
         sender_problem=sender_problem,
         auth_results=tuple(_raw_text(v).strip() for v in msg.get_all("authentication-results", [])),
-        alternative_html=htmltext.sanitize("\n".join(walker.alternative_html)) if walker.alternative_html else "",
+        alternative_html="\n".join(walker.alternative_html),
     )

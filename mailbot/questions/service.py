@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.articles import filing, sender
 from mailbot.cases import commands
-from mailbot.cases.authority import Result, new_token, sender_refusal
+from mailbot.cases.authority import Result, new_token, refused_sender
 from mailbot.cases.commands import Context, Refused
 from mailbot.cases.machine import Machine
 from mailbot.config import Agency
@@ -228,17 +228,15 @@ class Questions:
                now: datetime, verdict: Verdict) -> Result:
         q = s.scalars(select(Question).where(Question.id == row.question_id).with_for_update()).one()
         inbound.question_id = q.id
-        refusal = sender_refusal(self.agency, row, msg, verdict)
-        if refusal:
-            note(s, q, "forgery" if refusal.forgery else "refused", actor=msg.from_addr, now=now,
-                 inbound_id=inbound.id, detail=refusal.reason)
-            if refusal.forgery:
-                self.notices.question_forgery(s, inbound, q, row, refusal.reason, now)
-            elif refusal.code == "not-recipient":
-                self.notices.question_receipt(s, inbound, msg, q, f"Lệnh không có hiệu lực: thông báo này gửi cho "
-                                               f"{row.member}; chỉ người nhận thông báo mới xử lý được.",
-                                               self.holders(q), now, refused=True)
-            return Result(False, f"{refusal.code}: {refusal.reason}; không có hiệu lực")
+        refused = refused_sender(
+            self.agency, row, msg, verdict,
+            record=lambda kind, why: note(s, q, kind, actor=msg.from_addr, now=now, inbound_id=inbound.id,
+                                          detail=why),
+            alert=lambda why: self.notices.question_forgery(s, inbound, q, row, why, now),
+            tell=lambda text: self.notices.question_receipt(s, inbound, msg, q, text, self.holders(q), now,
+                                                            refused=True))
+        if refused:
+            return refused
         found = commands.read(msg, commands.QUESTION_COMMANDS)
         if found.command is None or found.command.name == "help":
             self.notices.question_receipt(s, inbound, msg, q, "", self.holders(q), now, problem=found.problem
