@@ -197,3 +197,17 @@ def test_check_warns_when_commands_count_on_the_token_alone(tmp_path):
     assert done.returncode == 0
     assert "WARNING agency a: workflow.accept_unauthenticated_commands = true" in done.stdout
     assert "token alone" in done.stdout
+
+
+def test_types_are_strict_and_every_error_has_its_path(tmp_path):
+    """A number written as text, a flag written as a word: errors, never silently converted."""
+    path = tmp_path / "m.toml"
+    path.write_text(MINIMAL.format(slug="a", preset="binhphuoc") +
+                    '[agency.intake]\nmax_attachment_mb = "25"\n[agency.workflow]\nreply_to_token = "yes"\n'
+                    '[[agency.units]]\nname = "Phòng A"\nfocal_points = ["khong-phai-email"]\n', encoding="utf-8")
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path, environ={})
+    keys = {p.key: p.message for p in info.value.problems}
+    assert set(keys) == {"agency[0].intake.max_attachment_mb", "agency[0].workflow.reply_to_token",
+                         "agency[0].units[0].focal_points[0]"}
+    assert "not an email address" in keys["agency[0].units[0].focal_points[0]"]
