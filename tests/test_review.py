@@ -61,6 +61,8 @@ def test_binh_phuoc_three_steps_publication_and_takedown(bp):
         request = last_to(sink, who[1], "Cần xử lý (Biên tập)")
         assert request.message["Reply-To"].startswith("bbt+")
         assert "DUYỆT (APPROVE)" in plain_of(request)
+        # The regulation's grounds keep their capitals (issue 14 item 13): never "đảng", "nhà nước".
+        assert "Đảng" in plain_of(request) and "Nhà nước" in plain_of(request) and "đảng" not in plain_of(request)
     assert sink.to(AUTHOR[1]) and not [m for m in sink.to(AUTHOR[1]) if "Cần xử lý" in subject_of(m)]
 
     assert bp.say(reply(last_to(sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT")).counts == {"command": 1}

@@ -53,6 +53,21 @@ def strip_subject(subject: str) -> str:
     return collapse_space(_TAG.sub(" ", out)).strip(" -:–")
 
 
+# What staff put before a title to say what the mail is ("Tin bài: ...", "V/v ..."): not part of the title.
+_LABEL = re.compile(r"^\s*(?:(?:gui\s+)?(?:tin\s+bai|bai\s+viet|tin\s+tuc|bai|tin)(?:\s+gui\s+dang)?\s*[:.\-–]|"
+                    r"v\s*/\s*v\s*[:.\-–]?|ve\s+viec\s*[:.\-–]?)\s*")
+
+
+def title_of(subject: str) -> str:
+    """The article's title from its subject: prefixes, tags and a submission label taken off (the subject
+    itself stays on record with the message)."""
+    title = strip_subject(subject)
+    m = _LABEL.match(fold(title))
+    if m and m.end() < len(title):
+        title = title[m.end():].strip(" -:–")
+    return title
+
+
 def category(agency: Agency, subject: str, text: str, attachment_kinds: list[str]) -> str:
     rules = {r.name: r for r in agency.categories}
     for tag in _TAG.findall(subject):

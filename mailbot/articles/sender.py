@@ -94,8 +94,15 @@ class Details:
 
 def normalise_phone(value: str) -> tuple[str, str | None]:
     """('0912 345 678', None) for a Vietnamese or international number; ('', reason) otherwise."""
-    cleaned = value.strip().strip(".,;")
-    if re.search(r"[^\W\d_]", cleaned.replace("ext", "").replace("máy lẻ", "")):
+    # A note in brackets, or after a dash, is not part of the number: "0912.345.678 (di động)",
+    # "0271 3879 123 - máy lẻ 15", "0987 111 222 (Zalo)"; an extension written in it is kept.
+    # Brackets around digits alone are an area code: "(0260) 3862 123".
+    number, *notes = re.split(r"\s[-–]\s", re.sub(r"\([^()]*[^\W\d_][^()]*\)", " ", value))
+    extension = re.search(r"(?:máy lẻ|số lẻ|ext\.?)\s*(\d{1,6})", " ".join([number, *notes]), re.IGNORECASE)
+    cleaned = re.sub(r"(?:máy lẻ|số lẻ|ext\.?)\s*\d{1,6}", " ", number, flags=re.IGNORECASE).strip().strip(".,;:")
+    if extension:
+        cleaned = f"{cleaned} ext. {extension.group(1)}"
+    if re.search(r"[^\W\d_]", cleaned.replace("ext", "")):
         # phonenumbers would map letters through the keypad ("xxx" -> 999): refuse them first.
         return "", f"số điện thoại \"{value}\" có chữ cái"
     try:

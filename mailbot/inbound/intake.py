@@ -298,7 +298,7 @@ class Intake:
                           missing=[], received_at=now, updated_at=now)
         stored = self.filer.store(s, inbound, msg)
         good = [a for a in stored if a.ok]
-        title = filing.strip_subject(subject) or next(
+        title = filing.title_of(subject) or next(
             (files.first_line(a.text_preview) for a in good if a.text_preview), "") or files.first_line(body)
         article.title = title or "(không có tiêu đề)"
         article.category = filing.category(self.agency, subject, body, [a.kind for a in good])
