@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from mailbot import config, views
@@ -22,6 +23,7 @@ from mailbot.logs import setup_logging
 from mailbot.outbound import outbox
 from mailbot.reports import stats as stats_module
 from mailbot.reports import workbook as report_files
+from mailbot.worktime.calendar import TZ
 
 log = logging.getLogger("mailbot.run")
 
@@ -144,7 +146,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in rows:
         if "kind" in r:
             print(f"{r['reference']}  {r['status']:<14} {r['kind']:<9} {r['title'][:60]}  [{r['unit'] or '-'}] "
-                  f"hạn {r['due_at'][:10]}{' (gia hạn)' if r['extended'] else ''}")
+                  f"hạn {vn(r['due_at'], '%d/%m/%Y')}{' (gia hạn)' if r['extended'] else ''}")
         elif "reference" in r:
             missing = f"  thiếu: {', '.join(r['missing'])}" if r["missing"] else ""
             print(f"{r['reference']}  {r['status']:<17} {r['category']:<10} {r['title'][:60]}  "
@@ -178,9 +180,9 @@ def format_question(d: dict) -> str:
              f"  {d['kind']}: {d['status']}{':' + d['step'] if d['step'] else ''} ({d['status_label']})",
              f"  asker:     {d['asker']['name']} <{d['asker']['email']}>",
              f"  unit:      {d['unit'] or '-'}",
-             f"  received:  {d['received_at']}; due {d['due_at']}"
+             f"  received:  {vn(d['received_at'])}; due {vn(d['due_at'])}"
              f"{'; extended: ' + d['extension_reason'] if d['extended'] else ''}"
-             f"{'; answered ' + d['answered_at'] if d['answered_at'] else ''}"]
+             f"{'; answered ' + vn(d['answered_at']) if d['answered_at'] else ''}"]
     lines += ["  question:"] + [f"    {x}" for x in d["body_text"].split("\n")]
     if d["answer_text"]:
         lines += [f"  answer (v{d['answer_version']}):"] + [f"    {x}" for x in d["answer_text"].split("\n")]
@@ -188,9 +190,16 @@ def format_question(d: dict) -> str:
     return "\n".join(lines)
 
 
+def vn(iso: str | None, fmt: str = "%H:%M %d/%m/%Y") -> str:
+    """A stored time as people here read it: Vietnam time (JSON output keeps ISO with its offset)."""
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(TZ).strftime(fmt)
+
+
 def _common_sections(d: dict) -> list[str]:
     lines = ["  messages in:"]
-    lines += [f"    #{m['id']} {m['received_at']} {m['from']}: {m['subject']} -> {m['disposition']}"
+    lines += [f"    #{m['id']} {vn(m['received_at'])} {m['from']}: {m['subject']} -> {m['disposition']}"
               for m in d["messages_in"]]
     lines.append("  messages out:")
     lines += [f"    #{m['id']} {m['kind']} to {', '.join(m['to'])}: {m['status']}"
@@ -198,12 +207,12 @@ def _common_sections(d: dict) -> list[str]:
     lines.append("  deadlines:")
     for dl in d["deadlines"]:
         state = f"closed {dl['closed']} ({dl['outcome']})" if dl["closed"] else "open"
-        lines.append(f"    {dl['position']} ({dl['rule']}): due {dl['due']} [{state}]")
+        lines.append(f"    {dl['position']} ({dl['rule']}): due {vn(dl['due'])} [{state}]")
         lines.extend(f"      {line}" for line in dl["explanation"].split("\n"))
     lines.append("  history:")
     for e in d["history"]:
         change = f" {e['from'] or '-'} -> {e['to']}" if e["from"] != e["to"] else ""
-        lines.append(f"    {e['at']} {e['event']}{change} by {e['actor']}{': ' + e['detail'] if e['detail'] else ''}")
+        lines.append(f"    {vn(e['at'])} {e['event']}{change} by {e['actor']}{': ' + e['detail'] if e['detail'] else ''}")
     return lines
 
 
@@ -216,7 +225,7 @@ def format_detail(d: dict) -> str:
         f"{', assigned to ' + d['assignee'] if d['assignee'] else ''}"
         f"{', at ' + d['published_url'] if d['published_url'] else ''}",
         f"  category:  {d['category']}",
-        f"  received:  {d['received_at']}",
+        f"  received:  {vn(d['received_at'])}",
         f"  author:    {a.get('name', '')} | {a.get('title', '')} | {a.get('unit', '')} | "
         f"{a.get('phone', '')} {a.get('address', '')} | {a.get('email', '')}",
         f"  sources:   {', '.join(f'{k} from {v}' for k, v in (a.get('sources') or {}).items())}",

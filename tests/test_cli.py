@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -53,6 +54,9 @@ def test_run_once_list_and_show_against_dovecot(tmp_path, dovecot, smtp_sink):
     assert all(m["status"] == "sent" for m in shown["messages_out"])
     text = mailbot("--config", config_path, "show", "BBT-2026-0001", env=env).stdout
     assert "filed_complete - -> submitted" in text
+    # People read Vietnam time (issue 14 item 17); JSON keeps ISO with its offset.
+    assert "+00:00" not in text and "T0" not in text and re.search(r"\d\d:\d\d \d\d/\d\d/20\d\d", text)
+    assert shown["received_at"].endswith("+00:00")
     missing = mailbot("--config", config_path, "show", "BBT-2026-9999", env=env)
     assert missing.returncode == 1 and "no article" in missing.stderr
 

@@ -363,7 +363,7 @@ def test_each_step_runs_a_deadline_that_explains_itself_and_follows_calendar_cha
         assert [(d.position, d.outcome, d.closed_at is None) for d in rows] == [
             ("review:edit", "missed", False), ("review:verify", "", True)]
         text = format_detail(article_detail(s, "BBT-2026-0001"))
-    assert "review:verify (workflow.steps.verify.deadline): due 2026-11-25T10:00:00+00:00 [open]" in text  # 17:00
+    assert "review:verify (workflow.steps.verify.deadline): due 17:00 25/11/2026 [open]" in text  # 17:00
     assert "Quy định: 1 ngày làm việc" in text
     board.close()
 
