@@ -1,4 +1,4 @@
-"""Titles from subjects as staff write them (issue 14 item 5): the submission label is not part of the title."""
+"""Mail as people write it (issue 14): titles from subjects with a submission label, flowed text and quotes."""
 
 from __future__ import annotations
 
@@ -23,3 +23,17 @@ from mailbot.articles.filing import title_of
 ])
 def test_the_submission_label_is_taken_off_the_title(subject, title):
     assert title_of(subject) == title
+
+
+def test_flowed_lines_of_another_quote_depth_are_never_joined():
+    """RFC 3676 (issue 14 item 9): a bottom-posted Thunderbird reply keeps its new line, the command."""
+    from mailbot.mail.message import parse
+
+    raw = ("From: Phạm Quốc Bảo <bao.pq@binhphuoc.gov.vn>\r\nTo: bbt@binhphuoc.gov.vn\r\nSubject: Re: tin\r\n"
+           "Content-Type: text/plain; charset=UTF-8; format=flowed\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           "Vào 23/11/2026 09:15, Ban Biên tập viết:\r\n> Đề nghị anh xem \r\n> bài này.\r\n>> Trích \r\nDUYỆT\r\n"
+           "Một câu dài \r\nnối tiếp.\r\n").encode()
+    lines = parse(raw).text.split("\n")
+    assert "> Đề nghị anh xem bài này." in lines
+    assert ">> Trích " in lines and "DUYỆT" in lines
+    assert "Một câu dài nối tiếp." in lines

@@ -372,21 +372,36 @@ def _is_flowed(part: Message) -> bool:
 
 
 def _unflow(text: str, delsp: object) -> str:
-    """RFC 3676 format=flowed: join soft-broken lines (Thunderbird, Apple Mail)."""
+    """RFC 3676 format=flowed: join soft-broken lines (Thunderbird, Apple Mail).
+
+    A line joins the next only at the same quote depth: a flowed "> Hi " never swallows the unquoted
+    line below it, which may be the member's command.
+    """
     out: list[str] = []
-    buffer = ""
+    buffer: str | None = None
+    buffered_depth = 0
     delete_space = str(delsp or "").lower() == "yes"
-    for line in text.split("\n"):
-        line = line.rstrip("\r")
-        if line.startswith(" "):
-            line = line[1:]  # space-stuffing
-        if line.endswith(" ") and line.strip() != "--":
-            buffer += line[:-1] if delete_space else line
-            continue
-        out.append(buffer + line)
-        buffer = ""
-    if buffer:
-        out.append(buffer)
+
+    def flush() -> None:
+        out.append((">" * buffered_depth + " " if buffered_depth else "") + (buffer or ""))
+
+    for raw_line in text.split("\n"):
+        line = raw_line.rstrip("\r")
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]  # space-stuffing, after any quote marks
+        if buffer is not None and depth != buffered_depth:
+            flush()
+            buffer = None
+        flowed = content.endswith(" ") and content.strip() != "--"
+        piece = content[:-1] if flowed and delete_space else content
+        buffer, buffered_depth = (buffer or "") + piece, depth
+        if not flowed:
+            flush()
+            buffer = None
+    if buffer is not None:
+        flush()
     return "\n".join(out)
 
 

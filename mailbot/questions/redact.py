@@ -54,9 +54,31 @@ def _phones(text: str) -> str:
     return "".join(out)
 
 
+# Numbers that are the law's, not the asker's: document numbers ("Nghị định 15/2020/NĐ-CP",
+# "Quyết định số 1234/QĐ-UBND", "Luật số 12/2023/QH15"), dates and amounts. They stay as written.
+_LEGAL_RE = re.compile(
+    r"\b\d{1,6}/(?:\d{4}/)?[A-ZĐ][A-ZĐa-zđ0-9]*(?:-[A-ZĐ0-9][A-ZĐa-zđ0-9]*)*\b"
+    r"|\b\d{1,2}/\d{1,2}/\d{4}\b"
+    r"|\b\d{1,3}(?:[.,]\d{3})+(?:[.,]\d+)?\s*(?:đồng|VNĐ|VND|vnđ|đ)\b")
+
+
+def _keeping_legal_numbers(text: str, redactor) -> str:
+    kept: list[str] = []
+
+    def hold(m: re.Match) -> str:
+        kept.append(m.group(0))
+        return f"\u27e6{len(kept) - 1}\u27e7"
+
+    out = redactor(_LEGAL_RE.sub(hold, text))
+    return re.sub("\u27e6(\\d+)\u27e7", lambda m: kept[int(m.group(1))], out)
+
+
 def redact(text: str, name: str = "", keep_name: bool = False) -> str:
     """`text` without contact details; the asker's `name` as initials unless `keep_name`."""
-    text = nfc(text)
+    return _keeping_legal_numbers(nfc(text), lambda t: _redact(t, name, keep_name))
+
+
+def _redact(text: str, name: str, keep_name: bool) -> str:
     text = _ADDRESS_LABEL_RE.sub(lambda m: f"{m.group(1)} {ADDRESS}", text)
     text = _EMAIL_RE.sub(EMAIL, text)
     text = _ID_LABEL_RE.sub(lambda m: f"{m.group(1)} {ID_NUMBER}", text)
