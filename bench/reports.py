@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailbot.jobs import periodic, stats
+from mailbot.jobs import periodic
+from mailbot.reports import stats
 from mailbot.reports.workbook import chart_png, workbook
 from mailbot.storage.models import Article, Attachment, Deadline, Event, InboundMessage, Question
 from tests.conftest import Board, Clock, write_settings
