@@ -37,3 +37,12 @@ def test_flowed_lines_of_another_quote_depth_are_never_joined():
     assert "> Đề nghị anh xem bài này." in lines
     assert ">> Trích " in lines and "DUYỆT" in lines
     assert "Một câu dài nối tiếp." in lines
+
+
+def test_hidden_text_detection_is_bounded_on_hostile_nesting():
+    """20,000 nested elements and as many stray end tags: the parser follows MAX_DEPTH levels and an end tag
+    looks END_TAG_REACH elements up (bounded work); what lies deeper is not shown as if read."""
+    from mailbot.mail import htmltext
+
+    out = htmltext.strip_hidden("<div>" * 20000 + "DUYỆT" + "</span>" * 20000)
+    assert "DUYỆT" not in out and out.count("<div>") == htmltext.MAX_DEPTH

@@ -37,6 +37,8 @@ _HIDING = re.compile(
     r"(left|top|right|bottom):-\d{3,}|position:(absolute|fixed)")
 _INVISIBLE_TAGS = {"script", "style", "head", "title", "template", "noscript", "iframe", "object", "svg", "math",
                    "select", "option", "textarea", "button", "datalist", "frameset", "noframes"}
+MAX_DEPTH = 256       # nested elements followed; deeper content is taken as hidden
+END_TAG_REACH = 64    # open elements an end tag may close at once (browsers' own limits are similar)
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
          "wbr", "keygen"}
 
@@ -71,10 +73,13 @@ class _HiddenStripper(HTMLParser):
         self.hiding = hiding
         self.out: list[str] = []
         self.stack: list[tuple[str, bool]] = []  # open elements: (tag, hidden from here down)
+        self.too_deep = 0                         # elements opened below MAX_DEPTH, not tracked
 
     @property
     def hidden(self) -> bool:
-        return bool(self.stack) and self.stack[-1][1]
+        # Deeper than MAX_DEPTH counts as hidden: bounded work on hostile nesting, and never visible text
+        # that was not really read.
+        return self.too_deep > 0 or bool(self.stack) and self.stack[-1][1]
 
     def _hides(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
         if tag in _INVISIBLE_TAGS:
@@ -91,6 +96,9 @@ class _HiddenStripper(HTMLParser):
             c in classes for c in _css(" ".join(values.get("class", "").split()).replace(" ", ",")).split(","))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _VOID and len(self.stack) >= MAX_DEPTH:
+            self.too_deep += 1
+            return
         hidden = self.hidden or self._hides(tag, attrs)
         if not hidden:
             rendered = "".join(f' {k}="{htmllib.escape(v or "", quote=True)}"' for k, v in attrs)
@@ -104,7 +112,10 @@ class _HiddenStripper(HTMLParser):
             self.out.append(f"<{tag}{rendered}>")
 
     def handle_endtag(self, tag: str) -> None:
-        for i in range(len(self.stack) - 1, -1, -1):
+        if self.too_deep:
+            self.too_deep -= 1
+            return
+        for i in range(len(self.stack) - 1, max(len(self.stack) - END_TAG_REACH, 0) - 1, -1):
             if self.stack[i][0] == tag:
                 hidden = self.stack[i][1]
                 del self.stack[i:]
