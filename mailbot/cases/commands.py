@@ -89,9 +89,6 @@ COMMANDS: tuple[Command, ...] = (
     Command("status", SPELLINGS["status"], "TRẠNG THÁI (STATUS)", "xem trạng thái bài", changes_state=False),
     Command("help", SPELLINGS["help"], "HƯỚNG DẪN (HELP)", "xem hướng dẫn này", changes_state=False),
 )
-BY_NAME = {c.name: c for c in COMMANDS}
-
-
 def article_menu(has_director: bool) -> tuple[Command, ...]:
     """What a notification offers: only what the agency's configuration supports (XIN Ý KIẾN needs a director).
 

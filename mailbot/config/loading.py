@@ -14,6 +14,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -200,32 +201,38 @@ def _endpoints(raw: dict, path: str, problems: _Problems, base: Path,
                 problems.add(f"{path}.{key}", str(exc))
         if endpoint and isinstance(env_name, str) and env_name:
             if env_name in env:
-                endpoint = Endpoint(**{**endpoint.__dict__, "password": env[env_name]})
+                endpoint = replace(endpoint, password=env[env_name])
             else:
                 problems.add(f"{path}.{secret}", f"environment variable {env_name} is not set")
         out[key] = endpoint
     return out
 
 
-def _clock(value: str, key: str, problems: _Problems, default: time) -> time:
+def _time(value: str, key: str, problems: _Problems) -> time | None:
+    """A clock time like "07:30", or None with the problem recorded."""
     try:
         return time.fromisoformat(value)
     except ValueError:
         problems.add(key, f"{value!r} is not a time like \"07:30\"")
-        return default
+        return None
+
+
+def _clock(value: str, key: str, problems: _Problems, default: time) -> time:
+    return _time(value, key, problems) or default
 
 
 def _calendar(table: schema.CalendarTable, path: str, problems: _Problems) -> WorkCalendar:
     hours = []
     for i, (opens, closes) in enumerate(table.office_hours):
         key = f"{path}.office_hours[{i}]"
-        wrong = next((x for x in (opens, closes) if not _is_time(x)), None)
-        if wrong is not None:
-            problems.add(key, f"{wrong!r} is not a time like \"07:30\"")
-        elif time.fromisoformat(opens) >= time.fromisoformat(closes):
+        begin = _time(opens, key, problems)
+        end = _time(closes, key, problems) if begin is not None else None
+        if begin is None or end is None:
+            continue
+        if begin >= end:
             problems.add(key, "opens after it closes")
         else:
-            hours.append((time.fromisoformat(opens), time.fromisoformat(closes)))
+            hours.append((begin, end))
     days: dict[str, dict[date, str]] = {}
     for name in ("days_off", "working_days"):
         days[name] = {}
@@ -236,14 +243,6 @@ def _calendar(table: schema.CalendarTable, path: str, problems: _Problems) -> Wo
                 problems.add(f"{path}.{name}", f"{day!r} is not a date like \"2026-12-31\"")
     return WorkCalendar(office_hours=tuple(sorted(hours)) or WorkCalendar.office_hours,
                         days_off=days["days_off"], working_days=days["working_days"])
-
-
-def _is_time(value: str) -> bool:
-    try:
-        time.fromisoformat(value)
-        return True
-    except ValueError:
-        return False
 
 
 def _steps(tables: list[schema.StepTable], path: str, problems: _Problems) -> tuple[Step, ...]:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 Role = Literal["head", "deputy_head", "member", "secretary", "director"]
 Category = Literal["news", "article", "document", "statistics", "report", "photos"]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+QuotaBasis = Literal["received", "published"]
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -154,7 +155,7 @@ class ReportTable(Table):
 
 
 class QuotasTable(Table):
-    basis: Literal["received", "published"] = "received"
+    basis: QuotaBasis = "received"
     unit_monthly: Annotated[int, Field(ge=0)] = 0
     staff_monthly: dict[Category, Annotated[int, Field(ge=0)]] = {}
     nudge_day: Annotated[int, Field(ge=1, le=28)] = 15

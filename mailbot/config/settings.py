@@ -7,14 +7,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mailbot.config import schema
 from mailbot.mail.vntext import fold
 from mailbot.worktime.calendar import WorkCalendar
 
-ROLES = ("head", "deputy_head", "member", "secretary", "director")
-CATEGORIES = ("news", "article", "document", "statistics", "report", "photos")
+# The names the schema allows, as tuples for the rest of mailbot (one list each, in the schema).
+ROLES: tuple[str, ...] = get_args(schema.Role)
+CATEGORIES: tuple[str, ...] = get_args(schema.Category)
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,8 @@ class ScheduleSettings:
     periodic_reports: tuple[PeriodicReport, ...] = ()
 
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-QUOTA_BASES = ("received", "published")
+WEEKDAYS: tuple[str, ...] = get_args(schema.Weekday)
+QUOTA_BASES: tuple[str, ...] = get_args(schema.QuotaBasis)
 
 
 @dataclass(frozen=True)

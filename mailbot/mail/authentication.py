@@ -13,7 +13,6 @@ headers that disagree on a method are a conflict and nothing passes.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ import dkim
 from publicsuffixlist import PublicSuffixList
 
 from mailbot.mail.message import ParsedMessage
-
-log = logging.getLogger("mailbot.authentication")
 
 # dkimpy's DNS seam: (name, timeout=seconds) -> the TXT record's bytes, or None. Tests pass a local key.
 DnsLookup = Callable[..., bytes | None]
