@@ -39,7 +39,7 @@ def main(n: int) -> None:
     print(f"intake: {n} messages of {len(raws[0]) // 1024} KB in {took:.2f} s = {n / took:.0f} msg/s")
     start = time.perf_counter()
     from mailbot.outbound import outbox
-    sent, _ = outbox.deliver(board.app.db, board.agency, board.worker.transport, board.clock())
+    sent = outbox.deliver(board.app.db, board.agency, board.worker.transport, board.clock()).sent
     print(f"outbox: {sent} messages written in {time.perf_counter() - start:.2f} s")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()

@@ -6,9 +6,10 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,22 +20,24 @@ from mailbot.articles import deadlines
 from mailbot.articles.notices import ArticleNotices
 from mailbot.articles.review import Review
 from mailbot.cases.filer import Filer
-from mailbot.config import Agency, Settings
+from mailbot.config import Agency, DeliverySettings, ServiceSettings, Settings
 from mailbot.inbound.intake import Intake
 from mailbot.inbound.sources import BacklogDecisionNeeded, Source
-from mailbot.inbound.sources.imap import Checkpoints, ImapSource
+from mailbot.inbound.sources.imap import Checkpoints, ImapSource, PlaintextRefused
 from mailbot.inbound.sources.maildir import MaildirSource
 from mailbot.jobs import periodic as periodic_mail
 from mailbot.jobs import reminders
 from mailbot.mail.authentication import Authenticator, DnsLookup
 from mailbot.outbound import outbox
+from mailbot.outbound.mailer import Mailer
 from mailbot.outbound.render import Renderer
 from mailbot.paths import templates_dir
 from mailbot.questions.notices import QuestionNotices
 from mailbot.questions.service import Questions
 from mailbot.reports.notices import PeriodicNotices
 from mailbot.storage.blobs import BlobStore
-from mailbot.storage.db import Database
+from mailbot.storage.coordination import Leases, process_id, process_lease, serialise
+from mailbot.storage.db import Database, is_unavailable
 from mailbot.storage.models import AgencyRow
 
 log = logging.getLogger("mailbot.run")
@@ -68,13 +71,96 @@ class Services:
     review: Review
     questions: Questions
     intake: Intake
+    mailer: Mailer   # mail of no article or question: the administrator's delivery alerts
+
+
+class Health:
+    """What is wrong right now, for the heartbeat `mailbot health` reads; each outage logged once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._problems: dict[str, tuple[str, float]] = {}
+
+    def failing(self, what: str, exc: BaseException, agency: str) -> bool:
+        """Note a failure of `what`; True (and a log line) only the first time in a row."""
+        with self._lock:
+            first = what not in self._problems
+            if first:
+                self._problems[what] = (f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                                        time.monotonic())
+        if first:
+            log.warning("%s unavailable; waiting and retrying", what, extra={"agency": agency, "error": repr(exc)})
+        return first
+
+    def recovered(self, what: str, agency: str) -> None:
+        with self._lock:
+            gone = self._problems.pop(what, None)
+        if gone is not None:
+            log.warning("%s is back", what, extra={"agency": agency,
+                                                    "after_seconds": round(time.monotonic() - gone[1])})
+
+    def problems(self) -> list[str]:
+        with self._lock:
+            return [f"{what} unavailable: {error}" for what, (error, _) in self._problems.items()]
+
+
+class LeaseLost(Exception):
+    """Another process holds this mailbox now (ours expired): stop reading it."""
+
+
+class Dispatcher:
+    """The outbox's sender thread: delivers while intake goes on, woken by each new filing, and at least
+    every `every` seconds for retries that come due."""
+
+    def __init__(self, deliver: Callable[[], outbox.Delivered], health: Health, agency: str, every: float = 30):
+        self._deliver = deliver
+        self.health = health
+        self.agency = agency
+        self.every = every
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.total = outbox.Delivered()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"outbox-{self.agency}", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)   # a message in flight is finished and recorded
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.every)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                done = self._deliver()
+                self.total.sent += done.sent
+                self.total.failed += done.failed
+                self.health.recovered("database", self.agency)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    self.health.failing("database", exc, self.agency)
+                else:
+                    log.exception("outbox delivery failed", extra={"agency": self.agency})
+                self._stop.wait(5)
 
 
 class Worker:
-    """One agency: its mailbox, its intake and its outbox."""
+    """One agency: its mailbox (while this process holds its lease), its intake and its outbox."""
 
     def __init__(self, agency: Agency, db: Database, source: Source, services: Services,
-                 transport: outbox.Transport, now: Callable[[], datetime] = utcnow):
+                 transport: outbox.Transport, now: Callable[[], datetime] = utcnow, *,
+                 delivery: DeliverySettings | None = None, service: ServiceSettings | None = None,
+                 holder: str | None = None, health: Health | None = None):
         self.agency = agency
         self.db = db
         self.source = source
@@ -82,52 +168,164 @@ class Worker:
         self.intake = services.intake
         self.transport = transport
         self.now = now
-        # The mail loop and the scheduler's sweep both send: one at a time, or a pending message
-        # could be picked up and sent twice.
-        self._sending = threading.Lock()
+        self.delivery = delivery or DeliverySettings()
+        self.service = service or ServiceSettings()
+        self.holder = holder or process_id()
+        self.health = health or Health()
+        self.leases = Leases(db, agency.slug, self.holder, self.service.lease_seconds)
+        self.lease_name = f"mailbox:{agency.slug}:{source.name}"
+        self._lost = threading.Event()      # the mailbox's lease went to another process
+        self._reading = threading.Event()   # we hold the mailbox's lease and read it
+        self._dispatcher: Dispatcher | None = None
+        # The scheduler's sweep and `mailbot sweep` share the ledger: one sweep at a time in this
+        # process (other processes wait on the database lock the sweep takes).
+        self._sweeping = threading.Lock()
+
+    # -- one pass ---------------------------------------------------------------------------
 
     def run_pass(self, progress: Callable[[int, str], None] | None = None,
                  report: PassReport | None = None) -> PassReport:
         """Take every pending message, then send what is due. Counts go into `report` as they happen."""
         report = report or PassReport(self.agency.slug)
         for n, (key, raw) in enumerate(self.source.pending(), start=1):
+            if self._lost.is_set():
+                raise LeaseLost(self.lease_name)
             outcome = self.intake.process(raw, source=f"{self.source.name}#{key}")
             report.add(outcome.disposition if outcome.new else "already stored")
             self.source.done(key)  # after the commit: a crash before this means a no-op repeat
+            if self._dispatcher is not None:
+                self._dispatcher.kick()
             if progress:
                 progress(n, outcome.disposition)
-        sent, failed = self.send_due()
+        sent, failed = self.send_due()   # the reminders due now, then the outbox
         report.sent += sent
         report.failed += failed
         return report
 
+    def deliver(self) -> outbox.Delivered:
+        """Send what the outbox holds until nothing is due; then tell the administrator of failures."""
+        done = outbox.deliver(self.db, self.agency, self.transport, self.now, policy=self.delivery,
+                              claimer=self.holder)
+        with self.db.transaction() as s:
+            alerted = self.services.mailer.delivery_failures(
+                s, self.now(), timedelta(minutes=self.delivery.alert_every_minutes))
+        if alerted:
+            more = outbox.deliver(self.db, self.agency, self.transport, self.now, policy=self.delivery,
+                                  claimer=self.holder)
+            done.sent += more.sent
+            done.failed += more.failed
+        return done
+
     def send_due(self, periodic: bool = False) -> tuple[int, int]:
         """Queue the reminders due now (office hours only), with `periodic` also the digests, reports and quota
         mail that came due; then deliver what the outbox holds."""
-        with self._sending:
+        with self._sweeping:
             sv = self.services
             reminders.sweep(self.db, self.agency, sv.review, sv.questions, sv.article_notices, sv.question_notices,
                             self.now())
             if periodic:
                 periodic_mail.sweep(self.db, self.agency, sv.periodic_notices, self.now())
-            return outbox.deliver(self.db, self.agency, self.transport, self.now())
+        done = self.deliver()
+        return done.sent, done.failed
 
     def run_pass_resilient(self, attempts: int = 6, progress: Callable[[int, str], None] | None = None,
                            sleep: Callable[[float], None] = time.sleep) -> PassReport:
-        """One pass that survives a dropped connection: reconnect with backoff and resume from the checkpoint."""
+        """One pass (`run --once`) that survives a dropped connection or a database outage: wait with backoff
+        and resume from the checkpoint. The outbox sends during the pass. Where another process holds the
+        mailbox, only the outbox is worked."""
         total = PassReport(self.agency.slug)
-        for attempt in range(attempts):
-            try:
-                return self.run_pass(progress, total)
-            except BacklogDecisionNeeded:
+        with self._alive():
+            return self._pass_resilient(total, attempts, progress, sleep)
+
+    def _pass_resilient(self, total: PassReport, attempts: int, progress: Callable[[int, str], None] | None,
+                        sleep: Callable[[float], None]) -> PassReport:
+        dispatcher = self._start_dispatcher()
+        try:
+            for attempt in range(attempts):
+                try:
+                    if not self.leases.acquire(self.lease_name):
+                        log.info("mailbox read by another process; sending only", extra={"agency": self.agency.slug})
+                        done = self.deliver()
+                        total.sent += done.sent
+                        total.failed += done.failed
+                        return total
+                    self._lost.clear()
+                    self._reading.set()
+                    try:
+                        return self.run_pass(progress, total)
+                    finally:
+                        self._reading.clear()
+                        self.source.close()
+                        self.leases.release(self.lease_name)
+                except BacklogDecisionNeeded:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - _transient raises what is not an outage
+                    what = self._transient(exc)
+                    delay = min(2 ** attempt, self.service.database_retry_max_seconds)
+                    self.health.failing(what, exc, self.agency.slug)
+                    sleep(delay)
+            raise ConnectionError(f"{self.agency.slug}: mail server or database unreachable after {attempts} attempts")
+        finally:
+            self._stop_dispatcher(dispatcher, total)
+
+    @contextmanager
+    def _alive(self) -> Iterator[None]:
+        """While this process works for the agency: its process lease, renewed by a keeper thread that also
+        renews the mailbox's lease while we hold it. Claims of a process whose lease expired (killed) are
+        freed by the next sender at once."""
+        name = process_lease(self.agency.slug, self.holder)
+        try:
+            self.leases.acquire(name)
+        except Exception as exc:
+            if not is_unavailable(exc):
                 raise
-            except CONNECTION_ERRORS as exc:
-                self.source.close()
-                delay = min(2 ** attempt, 300)
-                log.warning("mail server connection lost; reconnecting", extra={
-                    "agency": self.agency.slug, "error": repr(exc), "retry_in": delay})
-                sleep(delay)
-        raise ConnectionError(f"{self.agency.slug}: mail server unreachable after {attempts} attempts")
+            # the database is away: the keeper takes the lease once it is back
+        halt = threading.Event()
+        keeper = threading.Thread(target=self._keep_leases, args=(halt, name), name=f"lease-{self.agency.slug}",
+                                  daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            halt.set()
+            keeper.join(timeout=10)
+            try:
+                self.leases.release(name)
+            except Exception:  # noqa: BLE001 - it expires by itself
+                pass
+
+    def _keep_leases(self, halt: threading.Event, process: str) -> None:
+        while not halt.wait(self.service.lease_seconds / 3):
+            try:
+                self.leases.acquire(process)
+                if self._reading.is_set() and not self.leases.renew(self.lease_name):
+                    self._lost.set()   # expired and taken by another process: stop reading
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    log.exception("lease renewal failed", extra={"agency": self.agency.slug})
+
+    def _transient(self, exc: Exception) -> str:
+        """What went away ('mail server', 'database'); anything else is a bug and goes on up."""
+        if is_unavailable(exc):
+            return "database"
+        if isinstance(exc, CONNECTION_ERRORS):
+            self.source.close()
+            return "mail server"
+        raise exc
+
+    def _start_dispatcher(self) -> Dispatcher:
+        self._dispatcher = Dispatcher(self.deliver, self.health, self.agency.slug)
+        self._dispatcher.start()
+        return self._dispatcher
+
+    def _stop_dispatcher(self, dispatcher: Dispatcher, report: PassReport | None = None) -> None:
+        dispatcher.stop()
+        self._dispatcher = None
+        if report is not None:
+            report.sent += dispatcher.total.sent
+            report.failed += dispatcher.total.failed
+
+    # -- the daemon -------------------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event, wait: float = 60) -> None:
         # APScheduler runs the periodic sweep between mail (reminders, digests, reports, quota mail); the
@@ -139,32 +337,75 @@ class Worker:
                           coalesce=True, max_instances=1, misfire_grace_time=None,
                           next_run_time=datetime.now(timezone.utc))
         scheduler.start()
+        dispatcher = self._start_dispatcher()
         try:
-            self._loop(stop, wait)
+            with self._alive():
+                self._loop(stop, wait)
         finally:
             scheduler.shutdown(wait=False)
+            self._stop_dispatcher(dispatcher)
+            self.source.close()
+            try:
+                self.leases.release(self.lease_name)
+            except Exception:  # noqa: BLE001 - the lease expires by itself
+                pass
 
     def _sweep_and_send(self) -> None:
         try:
             self.send_due(periodic=True)
-        except Exception:
-            log.exception("reminder sweep failed", extra={"agency": self.agency.slug})
+            self.health.recovered("database", self.agency.slug)
+        except Exception as exc:
+            if is_unavailable(exc):
+                self.health.failing("database", exc, self.agency.slug)
+            else:
+                log.exception("reminder sweep failed", extra={"agency": self.agency.slug})
 
     def _loop(self, stop: threading.Event, wait: float) -> None:
-        backoff = 1
+        """Hold the mailbox's lease and read it; without the lease, stand by and try again every few seconds.
+        A lost connection or a database outage is waited out with backoff, logged once."""
+        backoff = 1.0
+        renew_every = self.service.lease_seconds / 3
+        standing_by = False
         while not stop.is_set():
             try:
-                self.run_pass()
-                self.source.wait(wait)
-                backoff = 1
-            except BacklogDecisionNeeded:
+                if not self.leases.acquire(self.lease_name):
+                    if not standing_by:
+                        log.info("mailbox read by another process; standing by",
+                                 extra={"agency": self.agency.slug})
+                        standing_by = True
+                    stop.wait(min(10.0, renew_every))
+                    continue
+                if standing_by:
+                    log.info("mailbox lease taken over", extra={"agency": self.agency.slug})
+                    standing_by = False
+                self._lost.clear()
+                self._reading.set()
+                try:
+                    while not stop.is_set() and not self._lost.is_set():
+                        self.run_pass()
+                        self.health.recovered("database", self.agency.slug)
+                        self.health.recovered("mail server", self.agency.slug)
+                        backoff = 1.0
+                        if not self._lost.is_set():
+                            self.source.wait(min(wait, renew_every))
+                finally:
+                    self._reading.clear()
+                    self.source.close()   # a new holder reads the checkpoint afresh
+            except (BacklogDecisionNeeded, PlaintextRefused):
                 raise
-            except CONNECTION_ERRORS as exc:
-                self.source.close()
-                log.warning("mail server connection lost; reconnecting", extra={
-                    "agency": self.agency.slug, "error": repr(exc), "retry_in": backoff})
+            except LeaseLost:
+                log.warning("mailbox lease lost to another process", extra={"agency": self.agency.slug})
+            except Exception as exc:  # noqa: BLE001 - _transient raises what is not an outage
+                if stop.is_set():
+                    return   # stopping: the connection was closed under the wait
+                what = self._transient(exc)
+                self.health.failing(what, exc, self.agency.slug)
                 stop.wait(backoff)
-                backoff = min(backoff * 2, 300)
+                backoff = min(backoff * 2, self.service.database_retry_max_seconds)
+
+
+class NotSetUp(RuntimeError):
+    """The configuration names an agency the database does not know yet."""
 
 
 class App:
@@ -176,10 +417,25 @@ class App:
         self.raw_store = BlobStore(settings.storage_dir / "raw")
         self.file_store = BlobStore(settings.storage_dir / "files")
         self.renderer = Renderer(templates_dir())
+        self.holder = process_id()   # this process, as leases and outbox claims name it
+        self.health = Health()
+
+    def check_ready(self) -> None:
+        """The schema is current and every configured agency is known: what commands other than `migrate`
+        and `run` need (they never change the schema themselves)."""
+        self.db.check_current()
+        with self.db.transaction() as s:
+            known = set(s.scalars(select(AgencyRow.slug)))
+        missing = [a.slug for a in self.settings.agencies if a.slug not in known]
+        if missing:
+            raise NotSetUp(f"agencies not yet in the database: {', '.join(missing)}; run `mailbot migrate`")
 
     def migrate(self) -> None:
+        """The schema to head, the configured agencies recorded, open deadlines recomputed: under locks, so
+        two processes starting at once take turns."""
         self.db.upgrade()
         with self.db.transaction() as s:
+            serialise(s, "migrate:agencies")
             known = {row.slug: row for row in s.scalars(select(AgencyRow))}
             for agency in self.settings.agencies:
                 if agency.slug in known:
@@ -187,6 +443,7 @@ class App:
                 else:
                     s.add(AgencyRow(slug=agency.slug, name=agency.name))
         with self.db.transaction() as s:
+            serialise(s, "migrate:deadlines")
             for agency in self.settings.agencies:
                 moved = deadlines.recompute_open(s, agency)
                 if moved:
@@ -210,12 +467,15 @@ class App:
                         authenticator,
                         now=self.now)
         return Services(article_notices, question_notices,
-                        PeriodicNotices(agency, self.renderer, self.file_store), review, questions, intake)
+                        PeriodicNotices(agency, self.renderer, self.file_store), review, questions, intake,
+                        Mailer(agency, self.renderer, self.file_store))
 
     def worker(self, agency: Agency, backlog: str = "ask", source: Source | None = None,
                transport: outbox.Transport | None = None) -> Worker:
         return Worker(agency, self.db, source or self.source_for(agency, backlog), self.services(agency),
-                      transport or outbox.transport_for(agency.outgoing), now=self.now)
+                      transport or outbox.transport_for(agency.outgoing, self.settings.delivery), now=self.now,
+                      delivery=self.settings.delivery, service=self.settings.service, holder=self.holder,
+                      health=self.health)
 
     def close(self) -> None:
         self.db.dispose()

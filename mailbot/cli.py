@@ -15,14 +15,15 @@ from datetime import datetime
 from pathlib import Path
 
 from mailbot import config, views
-from mailbot.app import App
+from mailbot.app import App, NotSetUp
 from mailbot.inbound.rules import Disposition
 from mailbot.inbound.sources import BacklogDecisionNeeded
 from mailbot.jobs import periodic as periodic_mail
 from mailbot.logs import setup_logging
-from mailbot.outbound import outbox
 from mailbot.reports import stats as stats_module
 from mailbot.reports import workbook as report_files
+from mailbot.storage.coordination import AlreadyRunning, single_daemon
+from mailbot.storage.db import SchemaNotCurrent
 from mailbot.worktime.calendar import TZ
 
 log = logging.getLogger("mailbot.run")
@@ -76,47 +77,13 @@ def _progress(total_label: str):
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args)
     app = App(settings)
-    app.migrate()
-    agencies = [a for a in settings.agencies if not args.agency or a.slug == args.agency]
-    for agency in agencies:
-        for warning in config.warnings(agency):
-            log.warning("configuration weakens a safeguard: %s", warning, extra={"agency": agency.slug})
     try:
-        if args.once:
-            for agency in agencies:
-                report = app.worker(agency, backlog=args.backlog).run_pass_resilient(
-                    progress=_progress(agency.slug))
-                counts = ", ".join(f"{v} {k}" for k, v in sorted(report.counts.items())) or "no new mail"
-                print(f"{agency.slug}: {counts}; sent {report.sent}, failed {report.failed}")
-            return 0
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        threads = []
-        errors: list[BaseException] = []
-
-        def work(agency: config.Agency) -> None:
-            try:
-                app.worker(agency, backlog=args.backlog).run_forever(stop, wait=args.wait)
-            except BaseException as exc:  # noqa: BLE001 - reported below, and stops the others
-                errors.append(exc)
-                stop.set()
-
-        for agency in agencies:
-            t = threading.Thread(target=work, args=(agency,), name=f"mailbot-{agency.slug}", daemon=True)
-            t.start()
-            threads.append(t)
-        heartbeat = Path(settings.storage_dir) / "heartbeat"
-        heartbeat.parent.mkdir(parents=True, exist_ok=True)
-        heartbeat.touch()
-        while not stop.wait(30):
-            if all(t.is_alive() for t in threads):
-                heartbeat.touch()
-        for t in threads:
-            t.join(timeout=5)  # a worker inside IDLE wakes within its wait; its work is transactional
-        for exc in errors:
-            raise exc
-        return 0
+        with single_daemon(app.db):
+            app.migrate()
+            return _run(args, settings, app)
+    except AlreadyRunning as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return 4
     except BacklogDecisionNeeded as exc:
         print(f"mailbot: the mailbox {exc.mailbox} already holds {exc.count} message(s) and mailbot has not read "
               "it before.\n  Run again with --backlog process to file them all, or --backlog skip to start from "
@@ -126,10 +93,58 @@ def cmd_run(args: argparse.Namespace) -> int:
         app.close()
 
 
+def _run(args: argparse.Namespace, settings: config.Settings, app: App) -> int:
+    agencies = [a for a in settings.agencies if not args.agency or a.slug == args.agency]
+    for agency in agencies:
+        for warning in config.warnings(agency):
+            log.warning("configuration weakens a safeguard: %s", warning, extra={"agency": agency.slug})
+    if args.once:
+        for agency in agencies:
+            report = app.worker(agency, backlog=args.backlog).run_pass_resilient(progress=_progress(agency.slug))
+            counts = ", ".join(f"{v} {k}" for k, v in sorted(report.counts.items())) or "no new mail"
+            print(f"{agency.slug}: {counts}; sent {report.sent}, failed {report.failed}")
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threads = []
+    errors: list[BaseException] = []
+
+    def work(agency: config.Agency) -> None:
+        try:
+            app.worker(agency, backlog=args.backlog).run_forever(stop, wait=args.wait)
+        except BaseException as exc:  # noqa: BLE001 - reported below, and stops the others
+            errors.append(exc)
+            stop.set()
+
+    for agency in agencies:
+        t = threading.Thread(target=work, args=(agency,), name=f"mailbot-{agency.slug}", daemon=True)
+        t.start()
+        threads.append(t)
+    heartbeat = Path(settings.storage_dir) / "heartbeat"
+    heartbeat.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        # The heartbeat says what is wrong right now (a database outage, say): `mailbot health` reads it.
+        problems = app.health.problems() + [f"worker for {t.name} stopped" for t in threads if not t.is_alive()]
+        write_heartbeat(heartbeat, problems)
+        if stop.wait(10):
+            break
+    for t in threads:
+        t.join(timeout=15)  # a worker inside IDLE wakes within its wait; its work is transactional
+    for exc in errors:
+        raise exc
+    return 0
+
+
+def write_heartbeat(path: Path, problems: list[str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "problems": problems}, ensure_ascii=False))
+    os.replace(tmp, path)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     settings = _load(args)
-    app = App(settings)
-    app.migrate()
+    app = _current(settings)
     with app.db.transaction() as s:
         if args.held or args.messages:
             rows = views.inbound_rows(s, Disposition.HELD if args.held else None, args.agency)
@@ -159,8 +174,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     settings = _load(args)
-    app = App(settings)
-    app.migrate()
+    app = _current(settings)
     with app.db.transaction() as s:
         detail = views.article_detail(s, args.reference, args.agency) or \
             views.question_detail(s, args.reference, args.agency)
@@ -245,7 +259,8 @@ def format_detail(d: dict) -> str:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    """For the container's health check: the daemon's heartbeat is fresh and the database answers."""
+    """For the container's health check: the daemon's heartbeat is fresh, it reports no outage, and the
+    database answers."""
     import time
 
     from sqlalchemy import text
@@ -256,7 +271,12 @@ def cmd_health(args: argparse.Namespace) -> int:
     if not heartbeat.exists():
         problems.append(f"no heartbeat at {heartbeat}: is `mailbot run` running?")
     elif time.time() - heartbeat.stat().st_mtime > args.max_age:
-        problems.append(f"heartbeat older than {args.max_age:.0f} s: a worker has stopped")
+        problems.append(f"heartbeat older than {args.max_age:.0f} s: the daemon has stopped")
+    else:
+        try:
+            problems += json.loads(heartbeat.read_text()).get("problems", [])
+        except (ValueError, AttributeError):
+            pass   # an older daemon's empty heartbeat: its age is what counts
     app = App(settings)
     try:
         with app.db.engine.connect() as conn:
@@ -281,15 +301,38 @@ def _agency(settings: config.Settings, slug: str | None) -> config.Agency:
     return settings.agencies[0]
 
 
+def _current(settings: config.Settings) -> App:
+    """The application on a database whose schema is current. Only `migrate` and `run` change the schema:
+    a command run beside an older daemon, or before the first start, says so instead."""
+    app = App(settings)
+    try:
+        app.check_ready()
+    except (SchemaNotCurrent, NotSetUp) as exc:
+        app.close()
+        raise SystemExit(f"mailbot: {exc}") from None
+    return app
+
+
 @contextmanager
 def _opened(settings: config.Settings) -> Iterator[App]:
-    """The application with its database migrated, closed afterwards."""
-    app = App(settings)
-    app.migrate()
+    """The application on a current schema, closed afterwards."""
+    app = _current(settings)
     try:
         yield app
     finally:
         app.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database schema up to date (under a lock: several processes may start at once)."""
+    settings = _load(args)
+    app = App(settings)
+    try:
+        app.migrate()
+    finally:
+        app.close()
+    print("database schema is current")
+    return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -311,18 +354,23 @@ def cmd_digest(args: argparse.Namespace) -> int:
     with _opened(settings) as app:
         now = app.now()
         notices = app.services(agency).periodic_notices
-        with app.db.transaction() as s:
-            stats = periodic_mail.weekly_stats(s, agency, periodic_mail.digest_due(agency, now), now)
+        if args.preview:
+            with app.db.transaction() as s:
+                stats = periodic_mail.weekly_stats(s, agency, periodic_mail.digest_due(agency, now), now)
             to = periodic_mail.board_members(agency)
-            if args.send:
-                notices.digest(s, f"digest-manual:{now.isoformat()}", stats, to, now)
-        if not args.send:
             mail = notices.digest_preview(stats, to, now)
             print(f"To: {', '.join(to)}\nSubject: {mail['Subject']}\n")
             print(mail.get_body(("plain",)).get_content())
             return 0
-        sent, failed = outbox.deliver(app.db, agency, outbox.transport_for(agency.outgoing), now)
-        print(f"{agency.slug}: digest queued for {len(to)} board members; sent {sent}, failed {failed}")
+        # The sweep's ledger key: a digest sent here is not sent again by the sweep, nor twice by hand.
+        result = periodic_mail.digest_by_hand(app.db, agency, notices, now)
+        if not result.queued:
+            print(f"{agency.slug}: this week's digest already went to {len(result.to)} board members at "
+                  f"{vn(result.sent_at.isoformat() if result.sent_at else None)}; nothing sent")
+            return 0
+        done = app.worker(agency).deliver()
+        sent, failed = done.sent, done.failed
+        print(f"{agency.slug}: digest queued for {len(result.to)} board members; sent {sent}, failed {failed}")
     return 0
 
 
@@ -336,14 +384,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise SystemExit(f"mailbot: --month takes YYYY-MM, not {args.month!r}") from None
     with _opened(settings) as app:
         now = app.now()
-        with app.db.transaction() as s:
-            if args.send:
-                to = periodic_mail.leadership(agency)
-                stats, xlsx = periodic_mail.send_report(s, agency, app.services(agency).periodic_notices, year, month, to,
-                                                        now, f"report-manual:{year}-{month:02d}:{now.isoformat()}")
-            else:
+        if args.send:
+            try:
+                result = periodic_mail.report_by_hand(app.db, agency, app.services(agency).periodic_notices, year,
+                                                      month, now)
+            except ValueError as exc:
+                raise SystemExit(f"mailbot: {exc}") from None
+            if not result.queued:
+                print(f"{agency.slug}: the report for {month:02d}/{year} already went to {len(result.to)} people at "
+                      f"{vn(result.sent_at.isoformat() if result.sent_at else None)}; nothing sent")
+        if not args.send or not result.queued:
+            with app.db.transaction() as s:
                 stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
-                xlsx = report_files.workbook(stats, agency)
+            xlsx = report_files.workbook(stats, agency)
+        else:
+            assert result.stats is not None
+            stats, xlsx = result.stats, result.xlsx
         out = Path(args.out or f"bao-cao-{year}-{month:02d}.xlsx")
         out.write_bytes(xlsx)
         print(f"{agency.slug}: {stats.period.label}: received {stats.received}, approved {stats.approved}, "
@@ -354,9 +410,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"  {t.name}: news {t.news}, articles {t.articles}, other {t.other}, photos {t.photos}, "
                   f"received {t.received}" + (f", quota {t.quota}" if t.quota else ""))
         print(f"workbook: {out}")
-        if args.send:
-            sent, failed = outbox.deliver(app.db, agency, outbox.transport_for(agency.outgoing), now)
-            print(f"sent {sent}, failed {failed}")
+        if args.send and result.queued:
+            done = app.worker(agency).deliver()
+            print(f"sent {done.sent}, failed {done.failed}")
     return 0
 
 
@@ -393,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--agency")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("migrate", help="bring the database schema up to date (`run` also does, first)")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("check", help="validate the configuration; every problem at once")
     p.set_defaults(func=cmd_check)

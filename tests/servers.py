@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import os
 import pwd
@@ -221,8 +222,23 @@ class Received:
 class SinkHandler:
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # What the sink answers to RCPT TO for an address (e.g. "550 5.1.1 no such user"); others get 250.
+    rcpt_replies: dict[str, str] = field(default_factory=dict)
+    data_reply: str = ""        # answer DATA with this instead of accepting (e.g. "554 5.7.1 spam")
+    delay: float = 0.0          # seconds to think before accepting a message (to catch a kill mid-batch)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.rcpt_replies.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
@@ -295,3 +311,73 @@ def postgres_admin_url() -> str:
     runner = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
     subprocess.run([*runner, "psql", "-p", port, "-q", "-c", sql], check=True, capture_output=True)
     return f"postgresql+psycopg://mailbot_test:mailbot_test@127.0.0.1:{port}/postgres"
+
+
+class TcpProxy:
+    """A loopback TCP relay in front of a server, which a test can cut (every connection dropped, new ones
+    refused) and restore: a database outage as its clients see it, without stopping the shared server."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._open = threading.Event()
+        self._open.set()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._server.settimeout(0.2)
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except (TimeoutError, OSError):
+                continue
+            if not self._open.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self._open.clear()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+
+    def restore(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.cut()
+        self._server.close()

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from mailbot.outbound import outbox
 from mailbot.storage.models import Article, InboundMessage, OutboxMessage
 from tests import samples
 from tests.conftest import BOARD, HEAD, SECRETARY
@@ -71,7 +70,7 @@ def test_smtp_failure_is_retried_later_and_sent_once(board, smtp_sink):
         assert [(r.status, r.attempts) for r in rows] == [("pending", 1)] * 3
         assert "Connect" in rows[0].last_error or "refused" in rows[0].last_error.lower()
         due = rows[0].next_attempt_at
-    assert due == board.clock() + outbox.BACKOFF[0]
+    assert due == board.clock() + timedelta(minutes=board.settings.delivery.retry_minutes[0])
 
     smtp_sink.restart()  # back up, same port
     assert board.run_once().sent == 0  # not due yet

@@ -73,7 +73,10 @@ def test_every_template_renders():
                "reasons": {"cl": "x"}, "expires_days": 14, "undo_minutes": 15, "done": "d", "refused": False,
                "next_people": ["x"], "problem": "p", "decision": "approved", "detail": "d", "publish_at_once": False,
                "why": "w", "token_member": "m", "author_line": "a", "images": [f], "current_files": [f],
-               "step_label": "Biên tập", "threshold": "overdue", "due": now, "explanation": "e", "deadline": None}
+               "step_label": "Biên tập", "threshold": "overdue", "due": now, "explanation": "e", "deadline": None,
+               "failures": [{"subject": "S", "message_id": "m@x", "reference": "BBT-2026-0001", "created_at": now,
+                             "attempts": 1, "refused": [{"address": "b@x.gov.vn", "code": 550, "error": "no"}]}],
+               "every": 60}
     context.update(_question_and_period_context(agency, now))
     renderer = Renderer(templates_dir())
     names = sorted({str(p.relative_to(templates_dir())).split(".")[0]

@@ -4,13 +4,12 @@ log in unless the endpoint allows plaintext (loopback by default, or `?plaintext
 from __future__ import annotations
 
 from dataclasses import replace
-from types import SimpleNamespace
 
 import pytest
 
 from mailbot import config
 from mailbot.inbound.sources import imap
-from mailbot.outbound.outbox import SmtpTransport
+from mailbot.outbound.outbox import Attempt, Outgoing, SmtpTransport
 from tests.servers import SmtpSink
 
 
@@ -30,11 +29,21 @@ def test_smtp_auth_without_starttls_is_refused_off_loopback(tmp_path):
     try:
         endpoint = config.parse_endpoint(f"smtp://bbt:mat-khau@127.0.0.1:{sink.port}", ("smtp", "smtps", "file"),
                                          tmp_path)
-        mail = SimpleNamespace(id=1, recipients=["a@binhphuoc.gov.vn"],
-                               raw=b"From: bbt@binhphuoc.gov.vn\r\nTo: a@binhphuoc.gov.vn\r\nSubject: x\r\n\r\nx\r\n")
-        refused = SmtpTransport(replace(endpoint, plaintext_ok=False), timeout=10).send([mail], "bbt@binhphuoc.gov.vn")
-        assert "in clear" in refused[1] and sink.messages == []
-        assert SmtpTransport(endpoint, timeout=10).send([mail], "bbt@binhphuoc.gov.vn") == {1: None}
+        mail = Outgoing(1, "x@binhphuoc.gov.vn", b"From: bbt@binhphuoc.gov.vn\r\nTo: a@binhphuoc.gov.vn\r\n"
+                        b"Subject: x\r\n\r\nx\r\n", ("a@binhphuoc.gov.vn",))
+        results: list[Attempt] = []
+        sender = "bbt@binhphuoc.gov.vn"
+        SmtpTransport(replace(endpoint, plaintext_ok=False), timeout=10).send([mail], sender, collect(results))
+        assert "in clear" in results[0].error and not results[0].accepted and sink.messages == []
+        SmtpTransport(endpoint, timeout=10).send([mail], sender, collect(results))
+        assert results[1].accepted == ("a@binhphuoc.gov.vn",) and not results[1].error
         assert len(sink.messages) == 1
     finally:
         sink.stop()
+
+
+def collect(results: list[Attempt]):
+    def record(_message: Outgoing, attempt: Attempt) -> bool:
+        results.append(attempt)
+        return True
+    return record

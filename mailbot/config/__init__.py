@@ -11,6 +11,7 @@ from mailbot.config.settings import (
     Agency,
     CategoryRule,
     ConfigError,
+    DeliverySettings,
     Endpoint,
     IntakeSettings,
     Member,
@@ -19,6 +20,7 @@ from mailbot.config.settings import (
     QuestionSettings,
     ReminderSettings,
     ScheduleSettings,
+    ServiceSettings,
     Settings,
     StaffMember,
     Step,
@@ -31,7 +33,7 @@ from mailbot.config.settings import (
 
 __all__ = [
     "CATEGORIES", "KNOWN_TYPES", "QUOTA_BASES", "ROLES", "WEEKDAYS", "Agency", "CategoryRule", "ConfigError",
-    "Endpoint", "IntakeSettings", "Member", "PeriodicReport", "Problem", "QuestionSettings", "ReminderSettings",
-    "ScheduleSettings", "Settings", "StaffMember", "Step", "Unit", "WorkflowSettings", "is_loopback", "load",
-    "load_staff_csv", "parse_endpoint", "warnings",
+    "DeliverySettings", "Endpoint", "IntakeSettings", "Member", "PeriodicReport", "Problem", "QuestionSettings",
+    "ReminderSettings", "ScheduleSettings", "ServiceSettings", "Settings", "StaffMember", "Step", "Unit",
+    "WorkflowSettings", "is_loopback", "load", "load_staff_csv", "parse_endpoint", "warnings",
 ]

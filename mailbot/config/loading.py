@@ -27,6 +27,7 @@ from mailbot.config.settings import (
     Agency,
     CategoryRule,
     ConfigError,
+    DeliverySettings,
     Endpoint,
     IntakeSettings,
     Member,
@@ -35,6 +36,7 @@ from mailbot.config.settings import (
     QuestionSettings,
     ReminderSettings,
     ScheduleSettings,
+    ServiceSettings,
     Settings,
     StaffMember,
     Step,
@@ -372,4 +374,8 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings
         problems.add("agency", f"slug {slug!r} is used twice")
     if problems.items:
         raise ConfigError(problems.items)
-    return Settings(source=path, database_url=database, storage_dir=storage, agencies=tuple(agencies))
+    delivery, service = (top.delivery, top.service) if top else (schema.DeliveryTable(), schema.ServiceTable())
+    return Settings(source=path, database_url=database, storage_dir=storage, agencies=tuple(agencies),
+                    delivery=DeliverySettings(**{**delivery.model_dump(),
+                                                 "retry_minutes": tuple(delivery.retry_minutes)}),
+                    service=ServiceSettings(**service.model_dump()))

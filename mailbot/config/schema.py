@@ -198,7 +198,23 @@ class AgencyTable(Table):
     periodic_reports: list[PeriodicReportTable] = []
 
 
+class DeliveryTable(Table):
+    retry_minutes: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = [
+        1, 5, 30, 120, 360, 360, 360, 360]
+    batch: Annotated[int, Field(gt=0, le=1000)] = 50
+    claim_minutes: Annotated[float, Field(gt=0)] = 10
+    smtp_timeout_seconds: Annotated[float, Field(gt=0)] = 60
+    alert_every_minutes: Annotated[float, Field(ge=0)] = 60
+
+
+class ServiceTable(Table):
+    lease_seconds: Annotated[float, Field(ge=5, le=600)] = 45
+    database_retry_max_seconds: Annotated[float, Field(gt=0)] = 60
+
+
 class FileTable(Table):
     database: str = ""
     storage: str = "storage"
+    delivery: DeliveryTable = DeliveryTable()
+    service: ServiceTable = ServiceTable()
     agency: Annotated[list[dict[str, Any]], Field(min_length=1)]

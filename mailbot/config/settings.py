@@ -246,11 +246,33 @@ class Agency:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """How the outbox sends: waits between attempts (given up after the last), rows per claim, how long a
+    claim keeps other processes off, the SMTP timeout, and how often the administrator hears of failures."""
+
+    retry_minutes: tuple[float, ...] = (1, 5, 30, 120, 360, 360, 360, 360)
+    batch: int = 50
+    claim_minutes: float = 10
+    smtp_timeout_seconds: float = 60
+    alert_every_minutes: float = 60
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The daemon: how long a mailbox's lease lasts unrenewed, the longest wait between database retries."""
+
+    lease_seconds: float = 45
+    database_retry_max_seconds: float = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path
     database_url: str
     storage_dir: Path
     agencies: tuple[Agency, ...]
+    delivery: DeliverySettings = DeliverySettings()
+    service: ServiceSettings = ServiceSettings()
 
     def agency(self, slug: str) -> Agency:
         for agency in self.agencies:

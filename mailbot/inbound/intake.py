@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailbot.articles import contributions, deadlines, filing, sender, workflow
@@ -25,7 +26,7 @@ from mailbot.mail.vntext import looks_mojibake, repair_legacy
 from mailbot.questions.notices import QuestionNotices
 from mailbot.questions.service import Questions
 from mailbot.storage.blobs import BlobStore
-from mailbot.storage.db import Database
+from mailbot.storage.db import Database, is_unavailable
 from mailbot.storage.models import Article, Attachment, InboundMessage, OutboxMessage, Question
 
 log = logging.getLogger("mailbot.intake")
@@ -109,11 +110,19 @@ class Intake:
     def process(self, raw: bytes, source: str = "") -> Outcome:
         """Take one raw message. Idempotent: the same bytes twice have one effect."""
         sha, _ = self.raw_store.put(raw, ".eml")
-        try:
-            return self._process(raw, sha, source)
-        except Exception as exc:
-            log.exception("intake failed; message held", extra={"sha256": sha, "source": source})
-            return self._hold_after_error(raw, sha, source, exc)
+        for attempt in (1, 2):
+            try:
+                return self._process(raw, sha, source)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    # The database went away, not the message: nothing was committed, and the caller
+                    # must not mark it done; it is taken again once the database is back.
+                    raise
+                if isinstance(exc, IntegrityError) and attempt == 1:
+                    continue   # another process stored the same bytes meanwhile: the second try finds them
+                log.exception("intake failed; message held", extra={"sha256": sha, "source": source})
+                return self._hold_after_error(raw, sha, source, exc)
+        raise AssertionError("unreachable")
 
     def _process(self, raw: bytes, sha: str, source: str) -> Outcome:
         now = self.now()

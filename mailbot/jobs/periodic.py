@@ -11,6 +11,7 @@ The daemon's APScheduler job runs `sweep`; `mailbot sweep` does the same from cr
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, select
@@ -22,6 +23,7 @@ from mailbot.reports import stats as stats_module
 from mailbot.reports.notices import PeriodicNotices
 from mailbot.reports.stats import contributed
 from mailbot.reports.workbook import chart_png, workbook
+from mailbot.storage.coordination import serialise
 from mailbot.storage.db import Database
 from mailbot.storage.models import Article, Event, ReminderSent
 from mailbot.worktime.calendar import TZ
@@ -90,6 +92,7 @@ def sweep(db: Database, agency: Agency, notices: PeriodicNotices, now: datetime)
     """Queue every periodic mail that is due and not yet in the ledger. Returns how many were queued."""
     queued = 0
     with db.transaction() as s:
+        serialise(s, periodic_lock(agency))  # another process's sweep waits, then finds the ledger
         queued += _digest(s, agency, notices, now)
         queued += _monthly_report(s, agency, notices, now)
         if in_office_hours(agency, now):   # nudges go to people at work, like reminders
@@ -99,6 +102,11 @@ def sweep(db: Database, agency: Agency, notices: PeriodicNotices, now: datetime)
     if queued:
         log.info("periodic mail queued", extra={"agency": agency.slug, "count": queued})
     return queued
+
+
+def periodic_lock(agency: Agency) -> str:
+    """The lock the sweep and the by-hand commands (`digest --send`, `report --send`) share."""
+    return f"sweep:periodic:{agency.slug}"
 
 
 def _digest(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
@@ -141,6 +149,63 @@ def send_report(s: Session, agency: Agency, notices: PeriodicNotices, year: int,
     xlsx = workbook(stats, agency)
     notices.monthly_report(s, key, stats, to, now, xlsx, chart_png(stats, agency), f"bao-cao-{year}-{month:02d}.xlsx")
     return stats, xlsx
+
+
+# -- by hand: the same ledger keys as the sweep, so neither sends what the other did ---------------
+
+@dataclass(frozen=True)
+class ByHand:
+    key: str
+    queued: bool
+    sent_at: datetime | None = None   # when the ledger says it already went, if it did
+    to: tuple[str, ...] = ()
+    stats: stats_module.Stats | None = None
+    xlsx: bytes = b""
+
+
+def _already(s: Session, agency: Agency, key: str) -> ByHand | None:
+    row = s.scalar(select(ReminderSent).where(ReminderSent.agency == agency.slug, ReminderSent.key == key))
+    return ByHand(key, False, row.sent_at, tuple(row.recipients)) if row else None
+
+
+def digest_by_hand(db: Database, agency: Agency, notices: PeriodicNotices, now: datetime) -> ByHand:
+    """`digest --send`: the digest of the latest digest day, unless the sweep (or a person) sent it."""
+    with db.transaction() as s:
+        serialise(s, periodic_lock(agency))
+        due = digest_due(agency, now)
+        key = f"digest:{due.date().isoformat()}"
+        done = _already(s, agency, key)
+        if done:
+            return done
+        to = board_members(agency)
+        stats = weekly_stats(s, agency, due, now)
+        notices.digest(s, key, stats, to, now)
+        _record(s, agency, key, "digest", to, now)
+        return ByHand(key, True, to=tuple(to), stats=stats)
+
+
+def report_by_hand(db: Database, agency: Agency, notices: PeriodicNotices, year: int, month: int,
+                   now: datetime) -> ByHand:
+    """`report monthly --send`: a finished month's report, unless the sweep (or a person) sent it.
+
+    A month not yet over is refused (ValueError): its report goes on its first working day after, and a
+    partial one sent now would stand in for it.
+    """
+    local = now.astimezone(TZ).date()
+    if (year, month) >= (local.year, local.month):
+        nxt = (year + month // 12, month % 12 + 1)
+        raise ValueError(f"{month:02d}/{year} is not over; its report goes out on "
+                         f"{first_working_day(agency, *nxt):%d/%m/%Y} (--out writes the workbook now)")
+    with db.transaction() as s:
+        serialise(s, periodic_lock(agency))
+        key = f"report:{year}-{month:02d}"
+        done = _already(s, agency, key)
+        if done:
+            return done
+        to = leadership(agency)
+        stats, xlsx = send_report(s, agency, notices, year, month, to, now, key)
+        _record(s, agency, key, "report", to, now)
+        return ByHand(key, True, to=tuple(to), stats=stats, xlsx=xlsx)
 
 
 def _quota_nudges(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:

@@ -21,6 +21,7 @@ from mailbot.config import Agency
 from mailbot.questions import service as q_module
 from mailbot.questions.notices import QuestionNotices
 from mailbot.questions.service import Questions
+from mailbot.storage.coordination import serialise
 from mailbot.storage.db import Database
 from mailbot.storage.models import Article, Deadline, Question, ReminderSent
 from mailbot.worktime.calendar import TZ
@@ -80,6 +81,7 @@ def sweep(db: Database, agency: Agency, review: Review, questions: Questions, no
         return 0
     queued = 0
     with db.transaction() as s:
+        serialise(s, f"sweep:reminders:{agency.slug}")  # another process's sweep waits, then finds the ledger
         open_rows = s.scalars(select(Deadline).where(Deadline.agency == agency.slug, Deadline.closed_at.is_(None))
                               .order_by(Deadline.id)).all()
         for deadline in open_rows:

@@ -6,7 +6,7 @@ build on this; nothing here knows what an article or a question is.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,7 +16,7 @@ from mailbot.mail.message import ParsedMessage
 from mailbot.outbound import outbox
 from mailbot.outbound.render import FileToAttach, Renderer
 from mailbot.storage.blobs import BlobStore
-from mailbot.storage.models import Article, Attachment, InboundMessage
+from mailbot.storage.models import Article, Attachment, InboundMessage, Question
 
 # Files larger than this together are listed in the secretary's notice rather than attached.
 ATTACH_LIMIT = 20 * 1024 * 1024
@@ -54,6 +54,31 @@ class Mailer:
             files=files, message_id=message_id, inline=inline)
         outbox.enqueue(s, self.agency, key, kind, mail, now, article_id=article.id if article else None,
                        inbound_id=inbound.id if inbound else None, question_id=question.id if question else None)
+
+    def delivery_failures(self, s: Session, now: datetime, every: timedelta) -> int:
+        """One alert to the administrator listing the mail that failed since the last one; at most one per
+        `every`. Returns how many failed messages it lists."""
+        rows = outbox.unreported_failures(s, self.agency, now, every)
+        if not rows:
+            return 0
+        failures = []
+        for row in rows:
+            deliveries = {a: dict(d) for a, d in (row.deliveries or {}).items()}
+            refused = []
+            for a, d in deliveries.items():
+                if d.get("state") == outbox.FAILED and not d.get("reported"):
+                    refused.append({"address": a, "code": d.get("code"), "error": d.get("error", "")})
+                    d["reported"] = True
+            row.deliveries = deliveries
+            reference = (s.get_one(Article, row.article_id).reference if row.article_id else
+                         s.get_one(Question, row.question_id).reference if row.question_id else None)
+            failures.append({"subject": row.subject, "message_id": row.message_id, "reference": reference,
+                             "created_at": row.created_at, "attempts": row.attempts, "refused": refused})
+            row.needs_alert = False
+        self.send(s, f"delivery-alert:{rows[0].id}:{now.isoformat()}", outbox.ALERT_KIND,
+                  "message/admin/delivery_failed", self.admins(),
+                  {"failures": failures, "every": round(every.total_seconds() / 60)}, now)
+        return len(rows)
 
     def token_reply_to(self, token: str) -> str:
         """Where a reply to a notification goes: the board, or board+TOKEN@ where plus-addressing is on."""

@@ -1,4 +1,9 @@
-"""Every message we send: stored first under an idempotency key, then delivered by SMTP or to files."""
+"""Every message we send: stored first under an idempotency key, then delivered by SMTP or to files.
+
+Each message is marked the moment the server answers it, recipient by recipient: accepted is done for
+good, a 5xx fails that recipient at once, a 4xx or a lost connection waits (retry_minutes) and tries again
+for the recipients still pending. Failures are flagged for the administrator's grouped alert.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ import os
 import re
 import ssl
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -16,19 +23,15 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.config import Agency, Endpoint
+from mailbot.config import Agency, DeliverySettings, Endpoint
+from mailbot.storage import coordination
 from mailbot.storage.db import Database
-from mailbot.storage.models import OutboxMessage
+from mailbot.storage.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("mailbot.outbox")
-
-# Waits between attempts: a minute, then longer, up to six hours; given up after the last.
-BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
-           timedelta(hours=6), timedelta(hours=6), timedelta(hours=6), timedelta(hours=6))
-
 
 def enqueue(session: Session, agency: Agency, key: str, kind: str, msg: EmailMessage, now: datetime, *,
             article_id: int | None = None, inbound_id: int | None = None,
@@ -38,19 +41,58 @@ def enqueue(session: Session, agency: Agency, key: str, kind: str, msg: EmailMes
         OutboxMessage.agency == agency.slug, OutboxMessage.idempotency_key == key))
     if existing is not None:
         return existing
-    recipients = [a for _, a in getaddresses(msg.get_all("To", []) + msg.get_all("Cc", [])) if a]
+    recipients = list({a.lower(): a for _, a in getaddresses(msg.get_all("To", []) + msg.get_all("Cc", []))
+                       if a}.values())
     row = OutboxMessage(
         agency=agency.slug, idempotency_key=key, kind=kind, message_id=str(msg["Message-ID"]).strip("<>"),
         article_id=article_id, question_id=question_id, inbound_id=inbound_id, recipients=recipients, subject=str(msg["Subject"]),
-        raw=msg.as_bytes(), status="pending", attempts=0, next_attempt_at=now, created_at=now)
+        raw=msg.as_bytes(), status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+        deliveries={a: {"state": PENDING} for a in recipients})
     session.add(row)
     session.flush()
     return row
 
 
+
+# -- what a transport is given and says back ----------------------------------------------------
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"   # one recipient's state in OutboxMessage.deliveries
+# The administrator's alert of failed mail; its own failures are never alerted about (no loop).
+ALERT_KIND = "admin.delivery_failed"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to hand to the server, for the recipients still to be reached."""
+
+    id: int
+    message_id: str
+    raw: bytes
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the server said of one message: recipients accepted, refused (code, text) one by one, or an
+    error for the whole message (`code` 0 when the connection itself failed)."""
+
+    accepted: tuple[str, ...] = ()
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    error: str = ""
+    code: int = 0
+
+    @property
+    def permanent(self) -> bool:
+        return 500 <= self.code < 600
+
+
+# Told of each message as soon as the server answered; returns False to stop (our claim is running out).
+OnResult = Callable[[Outgoing, Attempt], bool]
+
+
 class Transport(Protocol):
-    def send(self, messages: Sequence[OutboxMessage], sender: str) -> dict[int, str | None]:
-        """Send each message; map its id to None when sent, or to the error."""
+    def send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
+        """Send each message in turn, calling `on_result` after each one before the next."""
 
 
 class FileTransport:
@@ -59,23 +101,23 @@ class FileTransport:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
 
-    def send(self, messages: Sequence[OutboxMessage], sender: str) -> dict[int, str | None]:
+    def send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        results: dict[int, str | None] = {}
         for m in messages:
             name = re.sub(r"[^A-Za-z0-9._-]", "_", m.message_id)[:150] + ".eml"
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(m.raw)
             os.replace(tmp, self.folder / name)
-            results[m.id] = None
-        return results
+            if not on_result(m, Attempt(accepted=m.recipients)):
+                return
 
 
 class SmtpTransport:
-    """aiosmtplib over one connection per batch; smtps:// is TLS from the start, smtp:// upgrades with STARTTLS.
+    """aiosmtplib, one connection for a batch; smtps:// is TLS from the start, smtp:// upgrades with STARTTLS.
 
     A password goes only over TLS, unless the endpoint allows plaintext (loopback, or `?plaintext=1`).
+    Each message's outcome is handed back the moment the server answers, recipient by recipient.
     """
 
     def __init__(self, endpoint: Endpoint, timeout: float = 60, tls_context: ssl.SSLContext | None = None):
@@ -83,14 +125,14 @@ class SmtpTransport:
         self.timeout = timeout
         self.tls_context = tls_context
 
-    def send(self, messages: Sequence[OutboxMessage], sender: str) -> dict[int, str | None]:
-        return asyncio.run(self._send(messages, sender))
+    def send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
+        asyncio.run(self._send(messages, sender, on_result))
 
-    async def _send(self, messages: Sequence[OutboxMessage], sender: str) -> dict[int, str | None]:
+    async def _send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
         e = self.endpoint
         client = aiosmtplib.SMTP(hostname=e.host, port=e.port, timeout=self.timeout, use_tls=e.scheme == "smtps",
                                  start_tls=None if e.starttls else False, tls_context=self.tls_context)
-        results: dict[int, str | None] = {}
+        todo = list(messages)
         try:
             await client.connect()
             if e.username and e.password:
@@ -99,57 +141,213 @@ class SmtpTransport:
                         f"{e.host} offers no STARTTLS: the SMTP password would go in clear; use smtps://, "
                         "enable STARTTLS on the server, or add ?plaintext=1 to the URL")
                 await client.login(e.username, e.password)
-            for m in messages:
-                try:
-                    await client.sendmail(sender, m.recipients, m.raw)
-                    results[m.id] = None
-                except aiosmtplib.SMTPRecipientsRefused as exc:
-                    results[m.id] = f"recipients refused: {exc}"
-                except aiosmtplib.SMTPResponseException as exc:
-                    results[m.id] = f"{exc.code} {exc.message}"
+            while todo:
+                m = todo[0]
+                attempt = await self._one(client, sender, m)
+                todo.pop(0)
+                if not on_result(m, attempt) or (attempt.code == 0 and attempt.error):
+                    return   # stopped, or the connection went: the rest are released untried
         except (aiosmtplib.SMTPException, OSError) as exc:
-            for m in messages:
-                results.setdefault(m.id, f"{type(exc).__name__}: {exc}")
+            # Connecting, the greeting or the login failed: every message waits for its next attempt, the
+            # same as a 4xx (a typo'd password is not a 5xx on a mail: the administrator sees the error in
+            # the log, and the mail goes once it is fixed).
+            code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code < 500 else 0
+            for m in todo:
+                if not on_result(m, Attempt(error=f"{type(exc).__name__}: {exc}", code=code)):
+                    break
         finally:
             if client.is_connected:
                 try:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
-        return results
+
+    @staticmethod
+    async def _one(client: aiosmtplib.SMTP, sender: str, m: Outgoing) -> Attempt:
+        try:
+            refused, _ = await client.sendmail(sender, list(m.recipients), m.raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            return Attempt(refused={r.recipient: (r.code, r.message) for r in exc.recipients})
+        except aiosmtplib.SMTPResponseException as exc:   # MAIL FROM or DATA refused: the whole message
+            return Attempt(error=f"{exc.code} {exc.message}", code=exc.code)
+        except (aiosmtplib.SMTPException, OSError) as exc:  # the connection went: the outcome is unknown
+            return Attempt(error=f"{type(exc).__name__}: {exc}")
+        refusals = {r: (v.code, v.message) for r, v in refused.items()}
+        return Attempt(accepted=tuple(r for r in m.recipients if r not in refusals), refused=refusals)
 
 
-def transport_for(endpoint: Endpoint) -> Transport:
+def transport_for(endpoint: Endpoint, delivery: DeliverySettings | None = None) -> Transport:
     if endpoint.scheme == "file":
         return FileTransport(Path(endpoint.path))
-    return SmtpTransport(endpoint)
+    return SmtpTransport(endpoint, timeout=(delivery or DeliverySettings()).smtp_timeout_seconds)
 
 
-def deliver(db: Database, agency: Agency, transport: Transport, now: datetime, limit: int = 200) -> tuple[int, int]:
-    """Send what is due; returns (sent, failed). A failure waits longer each time, then gives up."""
+# -- delivery -----------------------------------------------------------------------------------
+
+@dataclass
+class Delivered:
+    sent: int = 0       # messages every recipient of which has now been reached
+    failed: int = 0     # messages that failed for a recipient this time, for now or for good
+
+
+def pending_recipients(row: OutboxMessage) -> tuple[str, ...]:
+    """Recipients not yet reached nor given up on (rows from before per-recipient delivery count all)."""
+    return tuple(a for a in row.recipients if (row.deliveries or {}).get(a, {}).get("state", PENDING) == PENDING)
+
+
+def deliver(db: Database, agency: Agency, transport: Transport, now: datetime | Callable[[], datetime], *,
+            policy: DeliverySettings | None = None, claimer: str = "") -> Delivered:
+    """Send what is due until nothing is: claim a batch, send it, record each message as the server answers.
+
+    A crash re-sends at most the message in flight, under the same Message-ID. Rows are claimed with FOR
+    UPDATE SKIP LOCKED and a claim expiry, so several senders (threads, processes, machines) never take the
+    same row; a claim left by a dead process expires after `claim_minutes`.
+    """
+    policy = policy or DeliverySettings()
+    clock = now if callable(now) else (lambda: now)
+    claimer = claimer or f"pid{os.getpid()}"
+    claim_for = timedelta(minutes=policy.claim_minutes)
+    total = Delivered()
+    while True:
+        batch = _claim(db, agency, clock(), claimer, claim_for, policy.batch)
+        if not batch:
+            return total
+        if not _send_batch(db, agency, transport, batch, clock, claimer, claim_for, policy, total):
+            return total   # nothing could be recorded: leave the rest for the next pass
+
+
+def _send_batch(db: Database, agency: Agency, transport: Transport, batch: list[Outgoing],
+                clock: Callable[[], datetime], claimer: str, claim_for: timedelta, policy: DeliverySettings,
+                total: Delivered) -> bool:
+    """Send one claimed batch; what was not tried is released. False when nothing was recorded."""
+    claimed_at = time.monotonic()
+    done: set[int] = set()
+
+    following = {m.id: n.id for m, n in zip(batch, batch[1:], strict=False)}
+
+    def record(m: Outgoing, attempt: Attempt) -> bool:
+        ours = _record(db, m, attempt, clock(), policy, total, following.get(m.id), claimer)
+        done.add(m.id)
+        # The next message must be answered well inside our claim, or another sender may take it.
+        left = claim_for.total_seconds() - (time.monotonic() - claimed_at)
+        return ours and left > 2 * policy.smtp_timeout_seconds + 5
+
+    transport.send(batch, agency.board_address, record)
+    untried = [m.id for m in batch if m.id not in done]
+    if untried:
+        _release(db, untried, claimer)
+    return bool(done)
+
+
+def _claim(db: Database, agency: Agency, now: datetime, claimer: str, claim_for: timedelta,
+           limit: int) -> list[Outgoing]:
     with db.transaction() as s:
-        due = list(s.scalars(select(OutboxMessage).where(
-            OutboxMessage.agency == agency.slug, OutboxMessage.status == "pending",
-            OutboxMessage.next_attempt_at <= now).order_by(OutboxMessage.id).limit(limit)))
-    if not due:
-        return 0, 0
-    results = transport.send(due, agency.board_address)
-    sent = failed = 0
+        dead = coordination.dead_processes(s, agency.slug)
+        if dead:   # a killed sender's claims: free them now rather than when they expire
+            for row in s.scalars(select(OutboxMessage).where(
+                    OutboxMessage.agency == agency.slug, OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.claimed_by.in_(dead)).with_for_update(skip_locked=True)):
+                row.claimed_by = row.claimed_until = None
+            coordination.forget(s, agency.slug, dead)
+            s.flush()
+        rows = list(s.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.agency == agency.slug, OutboxMessage.status == OutboxStatus.PENDING,
+                   OutboxMessage.next_attempt_at <= now,
+                   or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+            .with_for_update(skip_locked=True)))
+        out = []
+        for row in rows:
+            row.claimed_by, row.claimed_until = claimer, now + claim_for
+            recipients = pending_recipients(row)
+            if recipients:
+                out.append(Outgoing(row.id, row.message_id, row.raw, recipients))
+            else:  # nothing left to reach (an old row): settle it
+                _settle(row, now)
+        return out
+
+
+def _release(db: Database, ids: list[int], claimer: str) -> None:
     with db.transaction() as s:
-        for m in due:
-            row = s.get_one(OutboxMessage, m.id)
-            error = results.get(m.id, "not attempted")
-            row.attempts += 1
-            if error is None:
-                row.status, row.sent_at, row.last_error = "sent", now, ""
-                sent += 1
+        for row in s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids),
+                                                         OutboxMessage.claimed_by == claimer)):
+            row.claimed_by = row.claimed_until = None
+
+
+def _record(db: Database, m: Outgoing, attempt: Attempt, now: datetime, policy: DeliverySettings,
+            total: Delivered, next_id: int | None, claimer: str) -> bool:
+    """One message's answer, committed at once: accepted recipients are done for good. Returns whether the
+    next message of the batch is still ours (not freed meanwhile, as a stalled sender's claims are)."""
+    with db.transaction() as s:
+        ours = next_id is None or s.scalar(select(OutboxMessage.claimed_by).where(
+            OutboxMessage.id == next_id)) == claimer
+        row = s.get_one(OutboxMessage, m.id)
+        deliveries = {a: dict(row.deliveries.get(a, {"state": PENDING})) for a in row.recipients}
+        stamp = now.isoformat()
+        for a in attempt.accepted:
+            deliveries[a] = {"state": SENT, "at": stamp}
+        retry = []
+        for a in m.recipients:
+            if a in attempt.accepted:
                 continue
-            failed += 1
-            row.last_error = error[:2000]
-            if row.attempts > len(BACKOFF):
-                row.status = "failed"
-                log.error("giving up on outbox message", extra={"outbox_id": row.id, "error": error})
+            code, text = attempt.refused.get(a, (attempt.code, attempt.error))
+            if 500 <= code < 600:
+                deliveries[a] = {"state": FAILED, "code": code, "error": text[:500], "at": stamp}
             else:
-                row.next_attempt_at = now + BACKOFF[row.attempts - 1]
-                log.warning("outbox delivery failed; will retry", extra={"outbox_id": row.id, "error": error})
-    return sent, failed
+                deliveries[a] = {"state": PENDING, "code": code, "error": text[:500], "at": stamp}
+                retry.append(a)
+        row.attempts += 1
+        if retry and row.attempts > len(policy.retry_minutes):
+            for a in retry:
+                last = deliveries[a]
+                deliveries[a] = {**last, "state": FAILED,
+                                 "error": f"hết {row.attempts} lần thử: {last.get('error', '')}"[:500]}
+            retry = []
+        row.deliveries = deliveries
+        if row.kind != ALERT_KIND and any(d["state"] == FAILED and d.get("at") == stamp for d in deliveries.values()):
+            row.needs_alert = True   # told now, even while other recipients are still being retried
+        errors = "; ".join(f"{a}: {d.get('code') or ''} {d.get('error', '')}".strip()
+                           for a, d in deliveries.items() if d.get("at") == stamp and d["state"] != SENT)
+        row.last_error = errors[:2000]
+        row.claimed_by = row.claimed_until = None
+        if retry:
+            row.next_attempt_at = now + timedelta(minutes=policy.retry_minutes[row.attempts - 1])
+            total.failed += 1
+            log.warning("outbox delivery deferred; will retry", extra={
+                "outbox_id": row.id, "attempt": row.attempts, "error": row.last_error,
+                "retry_at": row.next_attempt_at.isoformat()})
+        else:
+            _settle(row, now)
+        if row.status == OutboxStatus.SENT:
+            total.sent += 1
+        elif row.status in (OutboxStatus.FAILED, OutboxStatus.PARTIAL):
+            total.failed += 1
+            log.error("outbox delivery failed for good", extra={"outbox_id": row.id, "error": row.last_error})
+        return ours
+
+
+def _settle(row: OutboxMessage, now: datetime) -> None:
+    """Every recipient reached or given up on: the message's status follows from theirs."""
+    states = [(row.deliveries or {}).get(a, {}).get("state", SENT) for a in row.recipients]
+    reached = states.count(SENT)
+    row.status = (OutboxStatus.SENT if reached == len(states) else
+                  OutboxStatus.FAILED if reached == 0 else OutboxStatus.PARTIAL)
+    if reached:
+        row.sent_at = now
+
+
+def unreported_failures(s: Session, agency: Agency, now: datetime, every: timedelta) -> list[OutboxMessage]:
+    """Failed mail the administrator has not been told of, unless an alert went out less than `every` ago
+    (failures then wait for the next one: one alert per period, never a storm)."""
+    rows = list(s.scalars(select(OutboxMessage).where(
+        OutboxMessage.agency == agency.slug, OutboxMessage.needs_alert.is_(True))
+        .order_by(OutboxMessage.id).limit(500).with_for_update(skip_locked=True)))
+    if not rows:
+        return []
+    last = s.scalar(select(OutboxMessage.created_at).where(
+        OutboxMessage.agency == agency.slug, OutboxMessage.kind == ALERT_KIND)
+        .order_by(OutboxMessage.created_at.desc()).limit(1))
+    if last is not None and now - last < every:
+        return []
+    return rows

@@ -8,17 +8,35 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x6D61696C626F7401  # "mailbot" + 1: PostgreSQL advisory lock key for migrations
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database went away or refused for now (down, restarting, connection cut, too many clients,
+    a serialisation conflict): wait and try again; nothing about the message is wrong."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database is older (or newer) than this mailbot: `mailbot migrate` first."""
 
 
 class Database:
     def __init__(self, url: str):
         self.url = url
+        self.sqlite_path: Path | None = None
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            self.sqlite_path = Path(url[len("sqlite:///"):])
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -33,14 +51,34 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
-    def upgrade(self) -> None:
-        """Migrate the database to the newest schema (creates it when empty)."""
+    def _alembic(self) -> AlembicConfig:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return cfg
+
+    def upgrade(self) -> None:
+        """Migrate the database to the newest schema (creates it when empty).
+
+        Under a lock: two processes starting together on an empty PostgreSQL database take turns, and
+        the second finds the schema current. (SQLite's BEGIN IMMEDIATE does the same.)
+        """
+        cfg = self._alembic()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def check_current(self) -> None:
+        """Raise SchemaNotCurrent unless the schema is the one this code expects."""
+        head = ScriptDirectory.from_config(self._alembic()).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current != head:
+            raise SchemaNotCurrent(
+                f"the database schema is at {current or 'nothing (empty database)'}, this mailbot needs {head}: "
+                "run `mailbot migrate` (or start `mailbot run`, which migrates first)")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -202,6 +203,16 @@ class Event(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class OutboxStatus(StrEnum):
+    """Where an outgoing message stands; each recipient's own state is in `deliveries`."""
+
+    PENDING = "pending"    # some recipient still to be tried
+    SENT = "sent"          # every recipient accepted by the server
+    PARTIAL = "partial"    # some accepted, some refused for good
+    FAILED = "failed"      # refused for good, or retries used up, for every recipient
+    BOUNCED = "bounced"    # accepted, then a bounce came back
+
+
 class OutboxMessage(Base):
     """A message we send: stored whole before any attempt, keyed so that it is made once."""
 
@@ -210,6 +221,7 @@ class OutboxMessage(Base):
         UniqueConstraint("agency", "idempotency_key", name="uq_outbox_key"),
         Index("ix_outbox_message_id", "agency", "message_id"),
         Index("ix_outbox_pending", "status", "next_attempt_at"),
+        Index("ix_outbox_needs_alert", "agency", "needs_alert"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
@@ -222,8 +234,14 @@ class OutboxMessage(Base):
     recipients: Mapped[list[Any]] = mapped_column(default=list)
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    # pending | sent | failed | bounced
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # an OutboxStatus
+    # Per recipient: {"state": pending|sent|failed, "code", "error", "at", "reported"}.
+    deliveries: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A sender working on this row, until when: others leave it alone meanwhile (several processes).
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_until: Mapped[datetime | None]
+    # A recipient failed for good and the administrator has not been told yet.
+    needs_alert: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -286,6 +304,17 @@ class Deadline(Base):
     explanation: Mapped[str] = mapped_column(Text, default="")
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str] = mapped_column(String(20), default="")  # met | missed
+
+
+class Lease(Base):
+    """A named thing one process holds at a time (a mailbox), until it stops renewing."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
+    holder: Mapped[str] = mapped_column(String(120))
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime]
 
 
 class ReminderSent(Base):

@@ -63,7 +63,10 @@ class Checkpoints:
                 s.add(MailboxState(agency=self.agency, mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid,
                                    updated_at=now))
             else:
-                row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, max(last_uid, 0), now
+                # Never backwards under the same UIDVALIDITY: a process that lost the mailbox's lease may
+                # still record a UID the new holder has passed.
+                last = max(last_uid, row.last_uid) if row.uidvalidity == uidvalidity and last_uid else last_uid
+                row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, max(last, 0), now
 
     def all(self) -> list[MailboxState]:
         with self.db.transaction() as s:

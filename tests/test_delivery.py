@@ -1,0 +1,210 @@
+"""The outbox against a real SMTP sink: each recipient's answer handled on its own, the administrator told
+of failures once per period, claims shared by several senders, and periodic mail sent by hand then swept."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select
+
+from mailbot import cli
+from mailbot.outbound import outbox
+from mailbot.storage.models import OutboxMessage, OutboxStatus, ReminderSent
+from tests.conftest import ADMIN, BOARD, HEAD
+from tests.review_helpers import plain_of, subject_of
+from tests.servers import Dovecot
+
+GOOD, GONE, FULL = "tot@binhphuoc.gov.vn", "khongco@binhphuoc.gov.vn", "day@binhphuoc.gov.vn"
+
+
+def queue(board, n: int = 1, to: tuple[str, ...] = (GOOD,), key: str = "t") -> list[int]:
+    ids = []
+    with board.transaction() as s:
+        for i in range(n):
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = BOARD, ", ".join(to), f"Thư thử {key} {i}"
+            msg["Message-ID"] = f"<{key}-{i}@binhphuoc.gov.vn>"
+            msg.set_content("Nội dung.")
+            ids.append(outbox.enqueue(s, board.agency, f"{key}:{i}", "test", msg, board.clock()).id)
+    return ids
+
+
+def rows(board) -> dict[int, OutboxMessage]:
+    with board.transaction() as s:
+        return {r.id: r for r in s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "test"))}
+
+
+def alerts(sink) -> list:
+    return [m for m in sink.to(ADMIN) if "không gửi được" in subject_of(m)]
+
+
+def test_each_recipient_is_answered_on_its_own(board, smtp_sink):
+    smtp_sink.handler.rcpt_replies = {GONE: "550 5.1.1 Mailbox does not exist", FULL: "452 4.2.2 Mailbox full"}
+    [mid] = queue(board, to=(GOOD, GONE, FULL))
+    board.worker.deliver()
+    [first] = [m for m in smtp_sink.messages if subject_of(m).startswith("Thư thử")]
+    assert first.rcpt_tos == [GOOD]
+    row = rows(board)[mid]
+    assert row.status == OutboxStatus.PENDING and row.attempts == 1
+    assert row.deliveries[GOOD]["state"] == "sent"
+    assert row.deliveries[GONE] == {**row.deliveries[GONE], "state": "failed", "code": 550}
+    assert row.deliveries[FULL]["state"] == "pending" and row.deliveries[FULL]["code"] == 452
+    assert row.next_attempt_at == board.clock() + timedelta(minutes=1)
+
+    # The 550 is told at once, grouped in one alert; the 452 is not a failure yet.
+    [alert] = alerts(smtp_sink)
+    text = plain_of(alert)
+    assert GONE in text and "550" in text and FULL not in text
+
+    # The mailbox has room again: only the deferred recipient gets it, once.
+    smtp_sink.handler.rcpt_replies = {GONE: "550 5.1.1 Mailbox does not exist"}
+    board.clock.current += timedelta(minutes=2)
+    board.worker.deliver()
+    copies = [m for m in smtp_sink.messages if m.message["Message-ID"] == "<t-0@binhphuoc.gov.vn>"]
+    assert [m.rcpt_tos for m in copies] == [[GOOD], [FULL]]
+    row = rows(board)[mid]
+    assert row.status == OutboxStatus.PARTIAL and row.attempts == 2 and row.sent_at is not None
+    assert len(alerts(smtp_sink)) == 1
+    board.clock.current += timedelta(hours=3)
+    board.worker.deliver()
+    assert len(smtp_sink.messages) == 3   # nothing more: every recipient is settled
+
+
+def test_a_permanent_refusal_fails_at_once_and_failures_are_grouped(board, smtp_sink):
+    smtp_sink.handler.rcpt_replies = {GONE: "550 5.1.1 Mailbox does not exist"}
+    queue(board, n=5, to=(GONE,), key="a")
+    board.worker.deliver()
+    assert all(r.status == OutboxStatus.FAILED and r.attempts == 1 for r in rows(board).values())
+    [alert] = alerts(smtp_sink)
+    assert plain_of(alert).count(GONE) == 5 and subject_of(alert).startswith("[Cần xem] 5 thư")
+
+    # More failures within the hour wait for the next alert: never a storm.
+    queue(board, n=3, to=(GONE,), key="b")
+    board.clock.current += timedelta(minutes=10)
+    board.worker.deliver()
+    assert len(alerts(smtp_sink)) == 1
+    board.clock.current += timedelta(minutes=55)
+    board.worker.deliver()
+    second = alerts(smtp_sink)[1]
+    assert subject_of(second).startswith("[Cần xem] 3 thư")
+    board.clock.current += timedelta(hours=2)
+    board.worker.deliver()
+    assert len(alerts(smtp_sink)) == 2
+
+
+def test_a_refused_message_and_retries_used_up(board, smtp_sink):
+    policy = board.settings.delivery
+    smtp_sink.handler.rcpt_replies = {FULL: "451 4.3.0 Try again later"}
+    [mid] = queue(board, to=(FULL,))
+    for attempt in range(1, len(policy.retry_minutes) + 1):
+        board.worker.deliver()
+        row = rows(board)[mid]
+        assert row.status == OutboxStatus.PENDING and row.attempts == attempt
+        assert not alerts(smtp_sink)
+        board.clock.current = row.next_attempt_at
+    board.worker.deliver()
+    row = rows(board)[mid]
+    assert row.status == OutboxStatus.FAILED and row.attempts == len(policy.retry_minutes) + 1
+    assert "lần thử" in row.deliveries[FULL]["error"]
+    [alert] = alerts(smtp_sink)
+    assert FULL in plain_of(alert)
+
+    # A whole message refused at DATA (5xx) fails for every recipient at once.
+    smtp_sink.handler.rcpt_replies, smtp_sink.handler.data_reply = {}, "554 5.7.1 Rejected as spam"
+    [spam] = queue(board, to=(GOOD, FULL), key="spam")
+    board.worker.deliver()
+    row = rows(board)[spam]
+    assert row.status == OutboxStatus.FAILED and {d["code"] for d in row.deliveries.values()} == {554}
+
+
+def test_an_alert_that_fails_is_not_alerted_about(board, smtp_sink):
+    smtp_sink.handler.rcpt_replies = {GONE: "550 no", ADMIN: "550 no"}
+    queue(board, to=(GONE,))
+    board.worker.deliver()
+    board.clock.current += timedelta(hours=2)
+    board.worker.deliver()
+    with board.transaction() as s:
+        kinds = [r.kind for r in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+        assert kinds == ["test", outbox.ALERT_KIND]
+        assert s.scalar(select(OutboxMessage).where(OutboxMessage.kind == outbox.ALERT_KIND)).needs_alert is False
+
+
+def test_each_message_is_recorded_the_moment_the_server_accepts_it(board, smtp_sink):
+    """A sender that dies after two messages: those two are sent for good, the rest go once, later."""
+    ids = queue(board, n=5)
+
+    class Dies(Exception):
+        pass
+
+    real = board.worker.transport
+
+    class DyingTransport:
+        def send(self, messages, sender, on_result):
+            count = {"n": 0}
+
+            def record(m, attempt):
+                on_result(m, attempt)
+                count["n"] += 1
+                if count["n"] == 2:
+                    raise Dies()
+                return True
+            real.send(messages, sender, record)
+
+    with pytest.raises(Dies):
+        outbox.deliver(board.app.db, board.agency, DyingTransport(), board.clock())
+    states = [rows(board)[i].status for i in ids]
+    assert states == [OutboxStatus.SENT] * 2 + [OutboxStatus.PENDING] * 3
+    # The dead sender's claim keeps the rest off until it expires; then they go, each once.
+    assert board.worker.deliver().sent == 0
+    board.clock.current += timedelta(minutes=board.settings.delivery.claim_minutes + 1)
+    assert board.worker.deliver().sent == 3
+    ids_seen = [m.message["Message-ID"] for m in smtp_sink.messages]
+    assert len(ids_seen) == len(set(ids_seen)) == 5
+
+
+def test_several_senders_share_the_outbox_without_sending_twice(board, smtp_sink):
+    queue(board, n=240)
+    smtp_sink.handler.delay = 0.002
+    workers = [board.app.worker(board.agency, backlog="process") for _ in range(4)]
+    for n, w in enumerate(workers):
+        w.holder = f"sender-{n}"
+    threads = [threading.Thread(target=w.deliver) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    ids_seen = [m.message["Message-ID"] for m in smtp_sink.messages]
+    assert len(ids_seen) == 240 and len(set(ids_seen)) == 240
+    assert all(r.status == OutboxStatus.SENT and r.attempts == 1 for r in rows(board).values())
+
+
+def test_digest_and_report_sent_by_hand_then_swept_go_once(board, smtp_sink, monkeypatch, tmp_path):
+    # Monday 23/11/2026 09:00 (Vietnam): the digest came due at 07:30, the monthly report is due
+    # on 01/12. By hand first, then the sweep, then by hand again.
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", Dovecot.PASSWORD)
+    monkeypatch.setattr(cli, "App", lambda settings: type(board.app)(settings, now=board.clock))
+    config = str(board.settings.source)
+    assert cli.main(["--config", config, "digest", "--send"]) == 0
+    board.worker.send_due(periodic=True)
+    assert cli.main(["--config", config, "digest", "--send"]) == 0
+    digests = [m for m in smtp_sink.to(HEAD) if subject_of(m).startswith("Bản tin tuần")]
+    assert len(digests) == 1
+
+    board.clock.current = board.clock.current.replace(month=12, day=1, hour=3)   # 10:00 on 01/12
+    out = tmp_path / "r.xlsx"
+    assert cli.main(["--config", config, "report", "monthly", "--month", "2026-11", "--send", "--out",
+                     str(out)]) == 0
+    board.worker.send_due(periodic=True)
+    assert cli.main(["--config", config, "report", "monthly", "--month", "2026-11", "--send", "--out",
+                     str(out)]) == 0
+    reports = [m for m in smtp_sink.to(HEAD) if "Báo cáo" in subject_of(m) and "11/2026" in subject_of(m)]
+    assert len(reports) == 1
+    with board.transaction() as s:
+        keys = sorted(r.key for r in s.scalars(select(ReminderSent)) if r.key.startswith(("digest", "report")))
+    assert keys == ["digest:2026-11-23", "digest:2026-11-30", "report:2026-11"]  # 30/11: the sweep on 01/12
+    # The month not yet over is refused rather than sent as a partial report.
+    with pytest.raises(SystemExit, match="is not over"):
+        cli.main(["--config", config, "report", "monthly", "--month", "2026-12", "--send", "--out", str(out)])
