@@ -4,6 +4,7 @@ of failures once per period, claims shared by several senders, and periodic mail
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -208,3 +209,36 @@ def test_digest_and_report_sent_by_hand_then_swept_go_once(board, smtp_sink, mon
     # The month not yet over is refused rather than sent as a partial report.
     with pytest.raises(SystemExit, match="is not over"):
         cli.main(["--config", config, "report", "monthly", "--month", "2026-12", "--send", "--out", str(out)])
+
+
+def test_mail_goes_out_while_a_long_backlog_is_still_being_filed(board, smtp_sink):
+    from tests import samples
+    board.dovecot.deliver(*[samples.build("gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD,
+                                          subject=f"Tin số {i}", text=f"Tin {i}.\n\nNguyễn Văn An\nChuyên viên "
+                                          "Phòng PBGDPL\nĐT: 0912 345 678") for i in range(30)])
+    seen_mid_pass: list[int] = []
+
+    def progress(n: int, _disposition: str) -> None:
+        if n == 10:   # a third of the way: the sender thread has been woken by each filing
+            deadline = time.monotonic() + 10
+            while not smtp_sink.messages and time.monotonic() < deadline:
+                time.sleep(0.05)
+            seen_mid_pass.append(len(smtp_sink.messages))
+
+    report = board.worker.run_pass_resilient(progress=progress, sleep=lambda _: None)
+    assert seen_mid_pass and seen_mid_pass[0] > 0
+    with board.transaction() as s:
+        queued = len(s.scalars(select(OutboxMessage)).all())
+    ids = [m.message["Message-ID"] for m in smtp_sink.messages]
+    assert report.counts == {"filed": 30} and report.sent == len(ids) == len(set(ids)) == queued >= 60
+
+
+def test_health_reports_what_the_daemon_says_is_wrong(board, capsys, monkeypatch):
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", Dovecot.PASSWORD)
+    heartbeat = board.settings.storage_dir / "heartbeat"
+    heartbeat.parent.mkdir(parents=True, exist_ok=True)
+    cli.write_heartbeat(heartbeat, ["database unavailable: OperationalError: connection refused"])
+    assert cli.main(["--config", str(board.settings.source), "health"]) == 1
+    assert "unhealthy: database unavailable" in capsys.readouterr().err
+    cli.write_heartbeat(heartbeat, [])
+    assert cli.main(["--config", str(board.settings.source), "health"]) == 0
