@@ -93,15 +93,25 @@ _KEPT_HEADERS = (
     "x-zimbra-auto-reply", "feedback-id", "x-loop", "content-language", "thread-topic",
 )
 
-_MSGID_RE = re.compile(r"<([^<>\s]+)>")
+# No whitespace, no control characters (one would break the header of our reply), at most 250 characters.
+_MSGID_RE = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,250})>")
+_BARE_MSGID_RE = re.compile(r"[^<>\s\x00-\x1f\x7f]{1,250}")
+# A thread is known by its first and newest ids; a References header of thousands is cut to these.
+MAX_THREAD_IDS = 50
 
 
 def msgids(value: str) -> tuple[str, ...]:
-    """Message-IDs in a header value, without angle brackets; a bare id is accepted too."""
+    """Message-IDs in a header value, without angle brackets; a bare id is accepted too. Ids with control
+    characters or of absurd length are left out; of very many, the first and the newest are kept
+    (MAX_THREAD_IDS in all)."""
     found = _MSGID_RE.findall(value or "")
-    if not found and value and value.strip() and " " not in value.strip():
-        found = [value.strip().strip("<>")]
-    return tuple(found)
+    if not found and value:
+        bare = value.strip().strip("<>")
+        if _BARE_MSGID_RE.fullmatch(bare):
+            found = [bare]
+    if len(found) > MAX_THREAD_IDS:
+        found = found[:1] + found[-(MAX_THREAD_IDS - 1):]   # the thread's first message, and the newest
+    return tuple(dict.fromkeys(found))
 
 
 def _raw_text(value: object) -> str:
@@ -129,8 +139,8 @@ def decode_header_value(value: object) -> str:
     try:
         # make_header puts back the space decode_header drops between a word and plain text.
         return nfc(_unfold(str(make_header(chunks))))
-    except (LookupError, UnicodeError):
-        pass  # an unknown or lying charset: decode chunk by chunk with fallbacks
+    except Exception:  # noqa: BLE001 - an unknown, lying or malformed charset (LookupError, UnicodeError,
+        pass            # CharsetError...): decode chunk by chunk with fallbacks
     out = []
     for chunk, charset in chunks:
         if isinstance(chunk, bytes):
@@ -181,10 +191,18 @@ def _address_list(msg: Message, name: str) -> _AddressList:
             problems.append(f"{name} là một nhóm địa chỉ")
         for address in header.addresses:
             if address.username and address.domain and "@" in address.addr_spec:
-                pairs.append((nfc(address.display_name).strip(), nfc(address.addr_spec).lower()))
+                pairs.append((_readable(address.display_name).strip(), _readable(address.addr_spec).lower()))
             else:
                 problems.append(f"{name} có địa chỉ không đầy đủ")
     return _AddressList(tuple(pairs), "; ".join(dict.fromkeys(problems)))
+
+
+def _readable(text: str) -> str:
+    """Text the header parser left with escaped bytes (an encoded-word in a charset it could not use):
+    the bytes decoded with our fallbacks, so nothing unencodable goes further."""
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        text, _ = decode_bytes(text.encode("utf-8", "surrogateescape"), "utf-8")
+    return nfc(text)
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
@@ -233,7 +251,11 @@ def _date(msg: Message) -> datetime | None:
 def part_bytes(part: Message, defects: list[str]) -> bytes:
     """A leaf part's payload, decoded from its transfer encoding as well as it allows."""
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-    raw = part.get_payload(decode=False)
+    try:
+        raw = part.get_payload(decode=False)
+    except Exception:  # noqa: BLE001 - the stdlib decodes 8-bit text with the part's charset label here
+        # and fails on labels that are not text codecs ("undefined", a NUL in the name): take the bytes.
+        raw = part._payload  # type: ignore[attr-defined]  # the payload as parsed, 8-bit bytes escaped
     if isinstance(raw, list):
         return b""
     if cte == "quoted-printable" and isinstance(raw, str) and any("\udc80" <= c <= "\udcff" for c in raw):
