@@ -112,7 +112,8 @@ class Dispatcher:
     """The outbox's sender thread: delivers while intake goes on, woken by each new filing, and at least
     every `every` seconds for retries that come due."""
 
-    def __init__(self, deliver: Callable[[], outbox.Delivered], health: Health, agency: str, every: float = 30):
+    def __init__(self, deliver: Callable[[Callable[[], bool]], outbox.Delivered], health: Health, agency: str,
+                 every: float = 30):
         self._deliver = deliver
         self.health = health
         self.agency = agency
@@ -121,6 +122,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.total = outbox.Delivered()
+        self._drain = True
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"outbox-{self.agency}", daemon=True)
@@ -129,20 +131,24 @@ class Dispatcher:
     def kick(self) -> None:
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, drain: bool = True) -> None:
+        """Stop; with `drain`, send what is due first (`run --once`); without, only the mail in flight is
+        finished (the daemon: a backlog must not hold up its shutdown; the next start sends it)."""
+        self._drain = drain
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=120)   # a message in flight is finished and recorded
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        # The process's one sender: what intake and the sweeps queue, it sends, so a crash leaves at most
+        # one mail in flight. Stopping, it drains once more.
+        while True:
             self._wake.wait(self.every)
             self._wake.clear()
-            if self._stop.is_set():
-                return
+            stopping = self._stop.is_set()
             try:
-                done = self._deliver()
+                done = self._deliver(self._keep_going)
                 self.total.sent += done.sent
                 self.total.failed += done.failed
                 self.health.recovered("database", self.agency)
@@ -151,7 +157,13 @@ class Dispatcher:
                     self.health.failing("database", exc, self.agency)
                 else:
                     log.exception("outbox delivery failed", extra={"agency": self.agency})
-                self._stop.wait(5)
+                if not stopping:
+                    self._stop.wait(5)
+            if stopping:
+                return
+
+    def _keep_going(self) -> bool:
+        return self._drain or not self._stop.is_set()
 
 
 class Worker:
@@ -197,21 +209,22 @@ class Worker:
                 self._dispatcher.kick()
             if progress:
                 progress(n, outcome.disposition)
-        sent, failed = self.send_due()   # the reminders due now, then the outbox
+        sent, failed = self.send_due()   # the reminders due now, then the outbox (or its sender thread)
         report.sent += sent
         report.failed += failed
         return report
 
-    def deliver(self) -> outbox.Delivered:
-        """Send what the outbox holds until nothing is due; then tell the administrator of failures."""
+    def deliver(self, keep_going: Callable[[], bool] = lambda: True) -> outbox.Delivered:
+        """Send what the outbox holds until nothing is due (or `keep_going` says stop); then tell the
+        administrator of failures."""
         done = outbox.deliver(self.db, self.agency, self.transport, self.now, policy=self.delivery,
-                              claimer=self.holder)
+                              claimer=self.holder, keep_going=keep_going)
         with self.db.transaction() as s:
             alerted = self.services.mailer.delivery_failures(
                 s, self.now(), timedelta(minutes=self.delivery.alert_every_minutes))
         if alerted:
             more = outbox.deliver(self.db, self.agency, self.transport, self.now, policy=self.delivery,
-                                  claimer=self.holder)
+                                  claimer=self.holder, keep_going=keep_going)
             done.sent += more.sent
             done.failed += more.failed
         return done
@@ -225,6 +238,9 @@ class Worker:
                             self.now())
             if periodic:
                 periodic_mail.sweep(self.db, self.agency, sv.periodic_notices, self.now())
+        if self._dispatcher is not None:
+            self._dispatcher.kick()   # the sender thread sends it: one sender per process
+            return 0, 0
         done = self.deliver()
         return done.sent, done.failed
 
@@ -245,9 +261,7 @@ class Worker:
                 try:
                     if not self.leases.acquire(self.lease_name):
                         log.info("mailbox read by another process; sending only", extra={"agency": self.agency.slug})
-                        done = self.deliver()
-                        total.sent += done.sent
-                        total.failed += done.failed
+                        self.send_due()   # the sender thread sends; its counts join the report at the end
                         return total
                     self._lost.clear()
                     self._reading.set()
@@ -319,7 +333,7 @@ class Worker:
         return self._dispatcher
 
     def _stop_dispatcher(self, dispatcher: Dispatcher, report: PassReport | None = None) -> None:
-        dispatcher.stop()
+        dispatcher.stop(drain=report is not None)
         self._dispatcher = None
         if report is not None:
             report.sent += dispatcher.total.sent

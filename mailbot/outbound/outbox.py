@@ -196,7 +196,8 @@ def pending_recipients(row: OutboxMessage) -> tuple[str, ...]:
 
 
 def deliver(db: Database, agency: Agency, transport: Transport, now: datetime | Callable[[], datetime], *,
-            policy: DeliverySettings | None = None, claimer: str = "") -> Delivered:
+            policy: DeliverySettings | None = None, claimer: str = "",
+            keep_going: Callable[[], bool] = lambda: True) -> Delivered:
     """Send what is due until nothing is: claim a batch, send it, record each message as the server answers.
 
     A crash re-sends at most the message in flight, under the same Message-ID. Rows are claimed with FOR
@@ -208,17 +209,18 @@ def deliver(db: Database, agency: Agency, transport: Transport, now: datetime | 
     claimer = claimer or f"pid{os.getpid()}"
     claim_for = timedelta(minutes=policy.claim_minutes)
     total = Delivered()
-    while True:
+    while keep_going():
         batch = _claim(db, agency, clock(), claimer, claim_for, policy.batch)
         if not batch:
             return total
-        if not _send_batch(db, agency, transport, batch, clock, claimer, claim_for, policy, total):
+        if not _send_batch(db, agency, transport, batch, clock, claimer, claim_for, policy, total, keep_going):
             return total   # nothing could be recorded: leave the rest for the next pass
+    return total
 
 
 def _send_batch(db: Database, agency: Agency, transport: Transport, batch: list[Outgoing],
                 clock: Callable[[], datetime], claimer: str, claim_for: timedelta, policy: DeliverySettings,
-                total: Delivered) -> bool:
+                total: Delivered, keep_going: Callable[[], bool]) -> bool:
     """Send one claimed batch; what was not tried is released. False when nothing was recorded."""
     claimed_at = time.monotonic()
     done: set[int] = set()
@@ -230,7 +232,7 @@ def _send_batch(db: Database, agency: Agency, transport: Transport, batch: list[
         done.add(m.id)
         # The next message must be answered well inside our claim, or another sender may take it.
         left = claim_for.total_seconds() - (time.monotonic() - claimed_at)
-        return ours and left > 2 * policy.smtp_timeout_seconds + 5
+        return ours and keep_going() and left > 2 * policy.smtp_timeout_seconds + 5
 
     transport.send(batch, agency.board_address, record)
     untried = [m.id for m in batch if m.id not in done]
