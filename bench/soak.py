@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -77,10 +78,12 @@ def main() -> int:
     seen = {mid for mid, _ in got}
     lost = len(expected - seen)
     repeated = sum(c - 1 for c in got.values())
+    per_mail = Counter(m.message["Message-ID"] for m in sink.messages)
+    again = sum(1 for c in per_mail.values() if c > 1)
     backend = f"PostgreSQL, {len(procs)} daemon(s)" if args.postgres else "SQLite, 1 daemon"
     print(f"{backend}: {n} submissions, {args.kills} kills: filed {articles} articles from {inbound} messages, "
-          f"{errors} internal errors; {len(expected)} outgoing mails, {lost} lost, {repeated} repeated "
-          f"deliveries; {took:.0f} s")
+          f"{errors} internal errors; {len(expected)} outgoing mails, {lost} lost, {again} mails sent again "
+          f"under their Message-ID ({repeated} recipient deliveries); {took:.0f} s")
     sink.stop()
     server.cleanup()
     if drop:
