@@ -79,3 +79,23 @@ def test_the_legacy_font_detector_sees_a_bounded_sample(monkeypatch):
     assert vntext.repair_legacy("Thông báo về việc tổ chức hội nghị " * 50_000).encoding is None
     assert vntext.repair_legacy("plain ascii " * 100_000).encoding is None
     assert seen == [vntext.DETECT_SAMPLE]
+
+
+def nested(levels: int) -> bytes:
+    head = (f"From: Nguyễn Văn An <an.nv@binhphuoc.gov.vn>\r\nTo: {BOARD}\r\nSubject: Tin lồng nhau\r\n"
+            "Message-ID: <deep-1@binhphuoc.gov.vn>\r\nMIME-Version: 1.0\r\n")
+    body = "".join(f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(levels))
+    body += f"Content-Type: text/plain; charset=utf-8\r\n\r\nDUYỆT\r\n\r\n{SIGNATURE}\r\n"
+    body += "".join(f"--b{i}--\r\n" for i in reversed(range(levels)))
+    return (head + body).encode()
+
+
+def test_mime_nested_deeper_than_the_parser_goes_is_held_with_the_reason(board):
+    assert parse(nested(3000)).structure_problem   # the standard library's parser gives up near 1,000
+    assert not parse(nested(50)).structure_problem
+    report = board.say(nested(3000))
+    assert report.counts == {"held": 1}
+    with board.transaction() as s:
+        [row] = s.scalars(select(InboundMessage)).all()
+        assert row.rule == "unreadable-structure" and "lồng nhau quá sâu" in row.reason
+        assert row.from_addr == "an.nv@binhphuoc.gov.vn" and row.subject == "Tin lồng nhau"

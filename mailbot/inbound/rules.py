@@ -104,6 +104,12 @@ def _own_mail(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | No
     return None
 
 
+def _unreadable_structure(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if msg.structure_problem:
+        return hold("unreadable-structure", f"{msg.structure_problem}; thư gốc được lưu, cần Thư ký xem")
+    return None
+
+
 def _bounce(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     local = msg.from_addr.partition("@")[0]
     if (msg.report_type == "delivery-status" or local in ("mailer-daemon", "postmaster")
@@ -248,6 +254,8 @@ def _submission(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision:
 
 CHAIN: tuple[Rule, ...] = (
     Rule("own-mail", "mail mailbot sent itself, come back round", _own_mail),
+    Rule("unreadable-structure", "a MIME structure nested deeper than the parser reads: held, never obeyed",
+         _unreadable_structure),
     Rule("bounce", "delivery failures, complaint reports and read receipts", _bounce),
     Rule("auto-reply", "RFC 3834 and vendor auto-replies, in Vietnamese and English", _auto_reply),
     Rule("bulk", "mailing lists and bulk mail", _bulk),

@@ -12,6 +12,7 @@ these per-part decisions.
 from __future__ import annotations
 
 import email
+import email.parser
 import email.utils
 import re
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ class ParsedMessage:
     # htmltext.to_text): commands are read from the plain text, and an HTML part that shows a
     # different command makes the reply unclear.
     alternative_html: str = ""
+    # Why the MIME structure could not be read at all (nested deeper than the parser goes); "" when it
+    # could. Such a message is held: nothing in it is filed or obeyed.
+    structure_problem: str = ""
 
     def header(self, name: str) -> str:
         values = self.headers.get(name.lower())
@@ -429,7 +433,15 @@ def _unflow(text: str, delsp: object) -> str:
 
 def parse(raw: bytes) -> ParsedMessage:
     """Parse raw RFC 5322 bytes. Never raises: what cannot be read becomes a recorded defect."""
-    msg = email.message_from_bytes(raw)
+    structure_problem = ""
+    try:
+        msg = email.message_from_bytes(raw)
+    except RecursionError:
+        # The standard library's parser recurses once per nested multipart and gives up near 1,000:
+        # read the headers only, and leave the body unread.
+        msg = email.parser.BytesParser().parsebytes(raw, headersonly=True)
+        msg.set_payload("")
+        structure_problem = "cấu trúc MIME lồng nhau quá sâu, không đọc được nội dung"
     defects = [type(d).__name__ for d in msg.defects]
     walker = _Walker()
     try:
@@ -437,6 +449,8 @@ def parse(raw: bytes) -> ParsedMessage:
     except RecursionError:
         walker.defects.append("MIME structure nested too deeply; stopped reading it")
     defects.extend(walker.defects)
+    if structure_problem:
+        defects.append("MIME structure nested too deeply for the parser; body not read")
 
     html = "\n".join(walker.html)
     text = "\n".join(t for t in walker.plain if t)
@@ -478,7 +492,7 @@ def parse(raw: bytes) -> ParsedMessage:
         enclosed_ids=tuple(dict.fromkeys(walker.enclosed_ids)),
         report_type=report_type,
         defects=tuple(dict.fromkeys(defects)),
-        sender_problem=sender_problem,
+        sender_problem=sender_problem, structure_problem=structure_problem,
         auth_results=tuple(_raw_text(v).strip() for v in msg.get_all("authentication-results", [])),
         alternative_html="\n".join(walker.alternative_html),
     )
