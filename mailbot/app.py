@@ -81,8 +81,8 @@ class Health:
         self._lock = threading.Lock()
         self._problems: dict[str, tuple[str, float]] = {}
 
-    def failing(self, what: str, exc: BaseException, agency: str) -> bool:
-        """Note a failure of `what`; True (and a log line) only the first time in a row."""
+    def failing(self, what: str, exc: BaseException, agency: str) -> None:
+        """Note a failure of `what`; logged only the first time in a row."""
         with self._lock:
             first = what not in self._problems
             if first:
@@ -90,7 +90,14 @@ class Health:
                                         time.monotonic())
         if first:
             log.warning("%s unavailable; waiting and retrying", what, extra={"agency": agency, "error": repr(exc)})
-        return first
+
+    def absorb(self, exc: Exception, agency: str, doing: str) -> None:
+        """A background job's failure: a database outage is noted (and waited out by the caller), anything
+        else is logged with its traceback; the job lives on either way."""
+        if is_unavailable(exc):
+            self.failing("database", exc, agency)
+        else:
+            log.exception("%s failed", doing, extra={"agency": agency})
 
     def recovered(self, what: str, agency: str) -> None:
         with self._lock:
@@ -152,11 +159,8 @@ class Dispatcher:
                 self.total.sent += done.sent
                 self.total.failed += done.failed
                 self.health.recovered("database", self.agency)
-            except Exception as exc:
-                if is_unavailable(exc):
-                    self.health.failing("database", exc, self.agency)
-                else:
-                    log.exception("outbox delivery failed", extra={"agency": self.agency})
+            except Exception as exc:  # noqa: BLE001 - the sender thread must live on; absorb logs it
+                self.health.absorb(exc, self.agency, "outbox delivery")
                 if not stopping:
                     self._stop.wait(5)
             if stopping:
@@ -368,11 +372,8 @@ class Worker:
         try:
             self.send_due(periodic=True)
             self.health.recovered("database", self.agency.slug)
-        except Exception as exc:
-            if is_unavailable(exc):
-                self.health.failing("database", exc, self.agency.slug)
-            else:
-                log.exception("reminder sweep failed", extra={"agency": self.agency.slug})
+        except Exception as exc:  # noqa: BLE001 - the scheduler must live on; absorb logs it
+            self.health.absorb(exc, self.agency.slug, "reminder sweep")
 
     def _loop(self, stop: threading.Event, wait: float) -> None:
         """Hold the mailbox's lease and read it; without the lease, stand by and try again every few seconds.

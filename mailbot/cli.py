@@ -365,13 +365,17 @@ def cmd_digest(args: argparse.Namespace) -> int:
         # The sweep's ledger key: a digest sent here is not sent again by the sweep, nor twice by hand.
         result = periodic_mail.digest_by_hand(app.db, agency, notices, now)
         if not result.queued:
-            print(f"{agency.slug}: this week's digest already went to {len(result.to)} board members at "
-                  f"{vn(result.sent_at.isoformat() if result.sent_at else None)}; nothing sent")
+            _already_sent(agency, "this week's digest", "board members", result)
             return 0
         done = app.worker(agency).deliver()
-        sent, failed = done.sent, done.failed
-        print(f"{agency.slug}: digest queued for {len(result.to)} board members; sent {sent}, failed {failed}")
+        print(f"{agency.slug}: digest queued for {len(result.to)} board members; sent {done.sent}, "
+              f"failed {done.failed}")
     return 0
+
+
+def _already_sent(agency: config.Agency, what: str, who: str, result: periodic_mail.ByHand) -> None:
+    when = vn(result.sent_at.isoformat() if result.sent_at else None)
+    print(f"{agency.slug}: {what} already went to {len(result.to)} {who} at {when}; nothing sent")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -391,8 +395,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise SystemExit(f"mailbot: {exc}") from None
             if not result.queued:
-                print(f"{agency.slug}: the report for {month:02d}/{year} already went to {len(result.to)} people at "
-                      f"{vn(result.sent_at.isoformat() if result.sent_at else None)}; nothing sent")
+                _already_sent(agency, f"the report for {month:02d}/{year}", "people", result)
         if not args.send or not result.queued:
             with app.db.transaction() as s:
                 stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)

@@ -22,7 +22,7 @@ NOT_TEXT = ["undefined", "idna", "punycode", "base64", "zlib_codec", "bz2", "hex
 def test_every_charset_label_falls_back_to_readable_text(label):
     body, note = decode_bytes("Hội nghị tổng kết".encode(), label)
     assert body == "Hội nghị tổng kết"
-    assert decode_header_value(f"=?{label}?q?H=E1=BB=99i_ngh=E1=BB=8B?=") in ("Hội nghị", f"=?{label}?q?H=E1=BB=99i_ngh=E1=BB=8B?=")
+    assert decode_header_value(f"=?{label}?q?H=E1=BB=99i_ngh=E1=BB=8B?=") == "Hội nghị"
 
 
 def raw_with(charset: str, message_id: str = "<ok-1@binhphuoc.gov.vn>", references: str = "") -> bytes:

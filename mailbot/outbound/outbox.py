@@ -81,9 +81,10 @@ class Attempt:
     error: str = ""
     code: int = 0
 
-    @property
-    def permanent(self) -> bool:
-        return 500 <= self.code < 600
+
+def permanent(code: int) -> bool:
+    """An SMTP reply that will not change by trying again (5xx)."""
+    return 500 <= code < 600
 
 
 # Told of each message as soon as the server answered; returns False to stop (our claim is running out).
@@ -151,7 +152,7 @@ class SmtpTransport:
             # Connecting, the greeting or the login failed: every message waits for its next attempt, the
             # same as a 4xx (a typo'd password is not a 5xx on a mail: the administrator sees the error in
             # the log, and the mail goes once it is fixed).
-            code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code < 500 else 0
+            code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) and not permanent(exc.code) else 0
             for m in todo:
                 if not on_result(m, Attempt(error=f"{type(exc).__name__}: {exc}", code=code)):
                     break
@@ -294,7 +295,7 @@ def _record(db: Database, m: Outgoing, attempt: Attempt, now: datetime, policy: 
             if a in attempt.accepted:
                 continue
             code, text = attempt.refused.get(a, (attempt.code, attempt.error))
-            if 500 <= code < 600:
+            if permanent(code):
                 deliveries[a] = {"state": FAILED, "code": code, "error": text[:500], "at": stamp}
             else:
                 deliveries[a] = {"state": PENDING, "code": code, "error": text[:500], "at": stamp}
@@ -312,12 +313,15 @@ def _record(db: Database, m: Outgoing, attempt: Attempt, now: datetime, policy: 
         errors = "; ".join(f"{a}: {d.get('code') or ''} {d.get('error', '')}".strip()
                            for a, d in deliveries.items() if d.get("at") == stamp and d["state"] != SENT)
         row.last_error = errors[:2000]
+        # The log carries the server's codes, never the recipients' addresses (personal data).
+        codes = sorted({str(d.get("code") or "connection") for d in deliveries.values()
+                        if d.get("at") == stamp and d["state"] != SENT})
         row.claimed_by = row.claimed_until = None
         if retry:
             row.next_attempt_at = now + timedelta(minutes=policy.retry_minutes[row.attempts - 1])
             total.failed += 1
             log.warning("outbox delivery deferred; will retry", extra={
-                "outbox_id": row.id, "attempt": row.attempts, "error": row.last_error,
+                "outbox_id": row.id, "attempt": row.attempts, "codes": codes,
                 "retry_at": row.next_attempt_at.isoformat()})
         else:
             _settle(row, now)
@@ -325,7 +329,7 @@ def _record(db: Database, m: Outgoing, attempt: Attempt, now: datetime, policy: 
             total.sent += 1
         elif row.status in (OutboxStatus.FAILED, OutboxStatus.PARTIAL):
             total.failed += 1
-            log.error("outbox delivery failed for good", extra={"outbox_id": row.id, "error": row.last_error})
+            log.error("outbox delivery failed for good", extra={"outbox_id": row.id, "codes": codes})
         return ours
 
 

@@ -12,7 +12,6 @@ BEGIN IMMEDIATE transactions already serialise the short commands run beside the
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import socket
 import uuid
@@ -21,11 +20,11 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailbot.storage.db import Database
+from mailbot.storage.db import Database, advisory_lock
 from mailbot.storage.models import Lease
 
 
@@ -86,11 +85,6 @@ class Leases:
             if row is not None:
                 s.delete(row)
 
-    def holder_of(self, name: str) -> tuple[str, datetime] | None:
-        with self.db.transaction() as s:
-            row = s.get(Lease, name)
-            return (row.holder, row.expires_at) if row else None
-
 
 def process_lease(agency: str, holder: str) -> str:
     """The lease a running process holds while it works for an agency: claims it left are freed as soon as it
@@ -110,18 +104,9 @@ def forget(s: Session, agency: str, holders: list[str]) -> None:
         s.delete(row)
 
 
-def lock_key(name: str) -> int:
-    """A stable signed 64-bit key for PostgreSQL's advisory locks."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
 def serialise(s: Session, name: str) -> None:
-    """Hold `name` until this transaction ends: another process's transaction doing the same waits.
-
-    PostgreSQL: pg_advisory_xact_lock. SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE).
-    """
-    if s.get_bind().dialect.name == "postgresql":
-        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(name)})
+    """Hold `name` until this transaction ends: another process's transaction doing the same waits."""
+    advisory_lock(s, name)
 
 
 class AlreadyRunning(RuntimeError):

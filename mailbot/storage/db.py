@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,12 +11,23 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-MIGRATION_LOCK = 0x6D61696C626F7401  # "mailbot" + 1: PostgreSQL advisory lock key for migrations
+MIGRATION_LOCK = "migrate:schema"
+
+
+def advisory_lock(conn: Connection | Session, name: str) -> None:
+    """Hold `name` until the transaction on `conn` ends; another transaction doing the same waits.
+
+    PostgreSQL: pg_advisory_xact_lock. SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE).
+    """
+    dialect = conn.get_bind().dialect if isinstance(conn, Session) else conn.dialect
+    if dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -65,8 +77,7 @@ class Database:
         """
         cfg = self._alembic()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+            advisory_lock(conn, MIGRATION_LOCK)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
