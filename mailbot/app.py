@@ -80,6 +80,20 @@ class Health:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._problems: dict[str, tuple[str, float]] = {}
+        self._busy: dict[str, tuple[float, float]] = {}   # what -> (since, allowed seconds)
+
+    @contextmanager
+    def busy(self, what: str, allowed: float) -> Iterator[None]:
+        """Work that must end within `allowed` seconds (one message's intake): past it, the heartbeat says so,
+        `mailbot health` fails and the supervisor restarts the daemon; the poison guard then holds the
+        message on its next try."""
+        with self._lock:
+            self._busy[what] = (time.monotonic(), allowed)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.pop(what, None)
 
     def failing(self, what: str, exc: BaseException, agency: str) -> None:
         """Note a failure of `what`; logged only the first time in a row."""
@@ -89,7 +103,8 @@ class Health:
                 self._problems[what] = (f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                                         time.monotonic())
         if first:
-            log.warning("%s unavailable; waiting and retrying", what, extra={"agency": agency, "error": repr(exc)})
+            log.warning("%s unavailable; waiting and retrying", what,
+                        extra={"agency": agency, "error": self._problems[what][0]})
 
     def absorb(self, exc: Exception, agency: str, doing: str) -> None:
         """A background job's failure: a database outage is noted (and waited out by the caller), anything
@@ -107,8 +122,11 @@ class Health:
                                                     "after_seconds": round(time.monotonic() - gone[1])})
 
     def problems(self) -> list[str]:
+        now = time.monotonic()
         with self._lock:
-            return [f"{what} unavailable: {error}" for what, (error, _) in self._problems.items()]
+            return [f"{what} unavailable: {error}" for what, (error, _) in self._problems.items()] + [
+                f"{what} busy for {now - since:.0f} s, over its {allowed:g} s" for what, (since, allowed)
+                in self._busy.items() if now - since > allowed]
 
 
 class LeaseLost(Exception):
@@ -206,7 +224,8 @@ class Worker:
         for n, (key, raw) in enumerate(self.source.pending(), start=1):
             if self._lost.is_set():
                 raise LeaseLost(self.lease_name)
-            outcome = self.intake.process(raw, source=f"{self.source.name}#{key}")
+            with self.health.busy(f"intake of {self.agency.slug}", self.agency.limits.message_seconds):
+                outcome = self.intake.process(raw, source=f"{self.source.name}#{key}")
             report.add(outcome.disposition if outcome.new else "already stored")
             self.source.done(key)  # after the commit: a crash before this means a no-op repeat
             if self._dispatcher is not None:

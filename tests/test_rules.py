@@ -47,6 +47,7 @@ CASES = [
     ("own-mail", (f"From: {BOARD}",), {}, None, Disposition.IGNORED, Action.NOTHING),
     # Its message is made by nesting (test_hostile.py); here the parser's verdict stands in for it.
     ("unreadable-structure", (), {}, None, Disposition.HELD, Action.HOLD),
+    ("over-limit", ("Subject: Tin " + "x" * 70_000,), {}, None, Disposition.HELD, Action.HOLD),
     ("bounce", ("From: MAILER-DAEMON@mx.example", "Subject: Undelivered Mail Returned to Sender"),
      {"bounced_outbox_ids": (7,)}, None, Disposition.IGNORED, Action.RECORD_BOUNCE),
     ("auto-reply", ("Auto-Submitted: auto-replied",), {}, None, Disposition.IGNORED, Action.NOTHING),

@@ -5,6 +5,7 @@ from mailbot.config.loading import load, load_staff_csv
 from mailbot.config.schema import KNOWN_TYPES
 from mailbot.config.settings import (
     CATEGORIES,
+    DEFAULT_LIMITS,
     QUOTA_BASES,
     ROLES,
     WEEKDAYS,
@@ -14,6 +15,7 @@ from mailbot.config.settings import (
     DeliverySettings,
     Endpoint,
     IntakeSettings,
+    LimitSettings,
     Member,
     PeriodicReport,
     Problem,
@@ -32,8 +34,8 @@ from mailbot.config.settings import (
 )
 
 __all__ = [
-    "CATEGORIES", "KNOWN_TYPES", "QUOTA_BASES", "ROLES", "WEEKDAYS", "Agency", "CategoryRule", "ConfigError",
-    "DeliverySettings", "Endpoint", "IntakeSettings", "Member", "PeriodicReport", "Problem", "QuestionSettings",
+    "CATEGORIES", "DEFAULT_LIMITS", "KNOWN_TYPES", "QUOTA_BASES", "ROLES", "WEEKDAYS", "Agency", "CategoryRule", "ConfigError",
+    "DeliverySettings", "Endpoint", "IntakeSettings", "LimitSettings", "Member", "PeriodicReport", "Problem", "QuestionSettings",
     "ReminderSettings", "ScheduleSettings", "ServiceSettings", "Settings", "StaffMember", "Step", "Unit",
     "WorkflowSettings", "is_loopback", "load", "load_staff_csv", "parse_endpoint", "warnings",
 ]

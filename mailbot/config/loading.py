@@ -30,6 +30,7 @@ from mailbot.config.settings import (
     DeliverySettings,
     Endpoint,
     IntakeSettings,
+    LimitSettings,
     Member,
     PeriodicReport,
     Problem,
@@ -336,11 +337,19 @@ def _agency(raw: dict, path: str, problems: _Problems, base: Path, env: Mapping[
             max_message_bytes=int(i.max_message_mb * 1024 * 1024), accepted_types=tuple(i.accepted_types),
             default_category=i.default_category, outside_senders=i.outside_senders, require_email=i.require_email,
             admin_address=i.admin_address, contribution_rules={str(k): v for k, v in i.contribution_rules.items()}),
+        limits=_limits(a.limits),
         calendar=calendar, deadlines=dict(a.deadlines), workflow=workflow,
         reminders=ReminderSettings(before_hours=a.reminders.before_hours,
                                    escalate_after_days=a.reminders.escalate_after_days,
                                    sweep_minutes=a.reminders.sweep_minutes),
         questions=questions, schedule=schedule)
+
+
+def _limits(t: schema.LimitsTable) -> LimitSettings:
+    values = t.model_dump()
+    values["header_chars"] = values.pop("header_kb") * 1024
+    values["archive_inflated_bytes"] = int(values.pop("archive_inflated_mb") * 1024 * 1024)
+    return LimitSettings(**values)
 
 
 def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:

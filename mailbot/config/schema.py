@@ -103,6 +103,25 @@ class IntakeTable(Table):
     contribution_rules: dict[Category, str] = {}
 
 
+class LimitsTable(Table):
+    mime_depth: Annotated[int, Field(ge=2, le=500)] = 40
+    parts: Annotated[int, Field(ge=1)] = 300
+    header_kb: Annotated[int, Field(ge=1)] = 64
+    addresses_per_header: Annotated[int, Field(ge=1)] = 1_000
+    thread_ids: Annotated[int, Field(ge=2, le=1000)] = 50
+    detector_chars: Annotated[int, Field(ge=1_000)] = 20_000
+    html_depth: Annotated[int, Field(ge=10)] = 1_000
+    archive_members: Annotated[int, Field(ge=1)] = 5_000
+    archive_inflated_mb: Annotated[float, Field(gt=0)] = 200
+    archive_ratio: Annotated[int, Field(ge=2)] = 200
+    extraction_seconds: Annotated[float, Field(gt=0)] = 20
+    extraction_chars: Annotated[int, Field(ge=1_000)] = 200_000
+    message_seconds: Annotated[float, Field(gt=0)] = 120
+    attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    answers_per_day: Annotated[int, Field(ge=1)] = 10
+    submissions_per_hour: Annotated[int, Field(ge=1)] = 20
+
+
 class StepTable(Table):
     name: str
     label: str | None = None
@@ -187,6 +206,7 @@ class AgencyTable(Table):
     staff_csv: str | None = None
     categories: dict[Category, CategoryTable] = {}
     intake: IntakeTable = IntakeTable()
+    limits: LimitsTable = LimitsTable()
     workflow: WorkflowTable = WorkflowTable()
     reminders: RemindersTable = RemindersTable()
     calendar: CalendarTable = CalendarTable()

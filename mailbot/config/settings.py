@@ -104,6 +104,32 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on the work one message may cause. Over one, the message is held or the file quarantined,
+    with the reason; nothing is dropped, and nothing runs unbounded."""
+
+    mime_depth: int = 40                  # nested multipart levels
+    parts: int = 300                      # MIME leaf parts (text, files) in one message
+    header_chars: int = 65_536            # characters of one header field, in any part
+    addresses_per_header: int = 1_000     # addresses in one To/Cc/From/Reply-To header
+    thread_ids: int = 50                  # References/In-Reply-To ids kept: the first and the newest
+    detector_chars: int = 20_000          # characters of text the legacy-font detector looks at
+    html_depth: int = 1_000               # nested HTML elements before sanitising
+    archive_members: int = 5_000          # entries of a .docx/.xlsx/.odt/.zip
+    archive_inflated_bytes: int = 200 * 1024 * 1024   # their total size once decompressed
+    archive_ratio: int = 200              # decompressed size over compressed size, per entry and in all
+    extraction_seconds: float = 20        # text extraction of one file (in a child process)
+    extraction_chars: int = 200_000       # characters of text kept from one file
+    message_seconds: float = 120          # one message's whole intake; over it (or failing) twice, it is held
+    attempts: int = 2                     # tries a message gets before it is held as poison
+    answers_per_day: int = 10             # automatic answers to one correspondent in 24 hours
+    submissions_per_hour: int = 20        # articles from one sender in an hour that are answered
+
+
+DEFAULT_LIMITS = LimitSettings()
+
+
+@dataclass(frozen=True)
 class Step:
     """One review step: who may decide at it, and how long they have."""
 
@@ -203,6 +229,7 @@ class Agency:
     accepted_domains: tuple[str, ...] = ()
     categories: tuple[CategoryRule, ...] = ()
     intake: IntakeSettings = IntakeSettings()
+    limits: LimitSettings = LimitSettings()
     workflow: WorkflowSettings = WorkflowSettings()
     calendar: WorkCalendar = WorkCalendar()
     reminders: ReminderSettings = ReminderSettings()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,18 +17,27 @@ from mailbot.articles.notices import ArticleNotices
 from mailbot.articles.review import Review
 from mailbot.cases.authority import Result, find_token, tokens_in
 from mailbot.cases.filer import Filer
-from mailbot.config import Agency
+from mailbot.config import DEFAULT_LIMITS, Agency, IntakeSettings, LimitSettings
 from mailbot.inbound import rules
+from mailbot.logs import where
 from mailbot.mail import attachments as files
 from mailbot.mail import reply
 from mailbot.mail.authentication import Authenticator
+from mailbot.mail.authentication import Verdict as AuthVerdict
 from mailbot.mail.message import ParsedMessage, parse
 from mailbot.mail.vntext import looks_mojibake, repair_legacy
 from mailbot.questions.notices import QuestionNotices
 from mailbot.questions.service import Questions
 from mailbot.storage.blobs import BlobStore
 from mailbot.storage.db import Database, is_unavailable
-from mailbot.storage.models import Article, Attachment, InboundMessage, OutboxMessage, Question
+from mailbot.storage.models import (
+    Article,
+    Attachment,
+    InboundMessage,
+    IntakeAttempt,
+    OutboxMessage,
+    Question,
+)
 
 log = logging.getLogger("mailbot.intake")
 
@@ -62,20 +72,28 @@ class Taken:
 
 @dataclass(frozen=True)
 class Prepared:
-    """The message with its text repaired (legacy fonts), plus what the repair found."""
+    """The message with its text repaired (legacy fonts) and its files inspected, plus what that found;
+    made before the filing transaction opens, so no slow check holds the database."""
 
     msg: ParsedMessage
     legacy_encoding: str | None
     title_unreadable: bool
+    authentication: AuthVerdict | None = None   # for a reply carrying a token: whether its sender is authentic
 
 
-def prepare(msg: ParsedMessage) -> Prepared:
-    body = repair_legacy(msg.text)
-    subject = repair_legacy(msg.subject, hint=body.encoding)
+def prepare(msg: ParsedMessage, limits: LimitSettings = DEFAULT_LIMITS, intake: IntakeSettings | None = None
+            ) -> Prepared:
+    """Repair legacy fonts; with `intake` settings, inspect the attachments of a message within its limits."""
+    body = repair_legacy(msg.text, sample=limits.detector_chars)
+    subject = repair_legacy(msg.subject, hint=body.encoding, sample=limits.detector_chars)
     encoding = body.encoding or subject.encoding
     repaired = msg
     if body.encoding or subject.encoding:
         repaired = replace(msg, text=body.text, subject=subject.text)
+    if intake is not None and not (msg.over_limit or msg.structure_problem):
+        repaired = replace(repaired, attachments=tuple(
+            replace(part, verdict=files.inspect(files.safe_filename(part.filename), part.data, intake, limits))
+            for part in repaired.attachments))
     return Prepared(repaired, encoding, looks_mojibake(repaired.subject))
 
 
@@ -108,11 +126,25 @@ class Intake:
         }
 
     def process(self, raw: bytes, source: str = "") -> Outcome:
-        """Take one raw message. Idempotent: the same bytes twice have one effect."""
+        """Take one raw message. Idempotent: the same bytes twice have one effect.
+
+        Each try is counted before it starts (the poison-message guard): a message whose earlier tries
+        failed, crashed the process or ran over `limits.message_seconds` as often as `limits.attempts` is
+        held without being read again, and the mailbox moves on.
+        """
         sha, _ = self.raw_store.put(raw, ".eml")
+        with self.db.transaction() as s:
+            existing = self._stored(s, sha)
+            if existing:
+                return existing
+            tries = self._count_try(s, sha)
+        limits = self.agency.limits
+        if tries.attempts > limits.attempts:
+            return self._hold_poison(raw, sha, source, tries)
         for attempt in (1, 2):
+            started = time.monotonic()
             try:
-                return self._process(raw, sha, source)
+                outcome = self._process(raw, sha, source)
             except Exception as exc:
                 if is_unavailable(exc):
                     # The database went away, not the message: nothing was committed, and the caller
@@ -120,17 +152,54 @@ class Intake:
                     raise
                 if isinstance(exc, IntegrityError) and attempt == 1:
                     continue   # another process stored the same bytes meanwhile: the second try finds them
-                log.exception("intake failed; message held", extra={"sha256": sha, "source": source})
+                log.error("intake failed; message held", extra={"sha256": sha, "source": source,
+                                                                "error": type(exc).__name__,
+                                                                "where": where(exc)})
                 return self._hold_after_error(raw, sha, source, exc)
+            seconds = time.monotonic() - started
+            if seconds > limits.message_seconds:
+                log.warning("message over its time budget", extra={"sha256": sha, "seconds": round(seconds, 1)})
+            return outcome
         raise AssertionError("unreachable")
+
+    def _count_try(self, s: Session, sha: str) -> IntakeAttempt:
+        row = s.get(IntakeAttempt, (self.agency.slug, sha))
+        if row is None:
+            row = IntakeAttempt(agency=self.agency.slug, raw_sha256=sha, attempts=0, started_at=self.now())
+            s.add(row)
+        row.attempts += 1
+        if row.attempts > 1 and not row.problem:
+            row.problem = "lần xử lý trước bị dừng giữa chừng (tiến trình bị tắt hoặc treo)"
+        row.started_at = self.now()
+        s.flush()
+        s.expunge(row)
+        return row
+
+    def _hold_poison(self, raw: bytes, sha: str, source: str, tries: IntakeAttempt) -> Outcome:
+        log.warning("message held by the poison guard", extra={"sha256": sha, "attempts": tries.attempts - 1})
+        outcome = self._hold_row(raw, sha, source, "poison-message",
+                                 f"thư đã được thử xử lý {tries.attempts - 1} lần không thành ({tries.problem}); "
+                                 "mailbot không đọc lại thư này, thư gốc đã được lưu, cần quản trị viên xem")
+        with self.db.transaction() as s:
+            self._forget_tries(s, sha)
+        return outcome
+
+    def _forget_tries(self, s: Session, sha: str) -> None:
+        s.execute(delete(IntakeAttempt).where(IntakeAttempt.agency == self.agency.slug,
+                                              IntakeAttempt.raw_sha256 == sha))
 
     def _process(self, raw: bytes, sha: str, source: str) -> Outcome:
         now = self.now()
+        limits = self.agency.limits
+        # Parsing, font repair, the attachment checks and DKIM (DNS) run before the transaction opens.
+        msg = parse(raw, limits)
+        prepared = prepare(msg, limits, self.agency.intake)
+        if tokens_in(prepared.msg, self.agency):
+            prepared = replace(prepared, authentication=self.authenticator.verdict(raw, prepared.msg))
         with self.db.transaction() as s:
             existing = self._stored(s, sha)
             if existing:
                 return existing
-            prepared = prepare(parse(raw))
             msg = prepared.msg
             facts = replace(self._facts(s, msg, prepared), raw_size=len(raw))
             decision = rules.decide(msg, facts, self.agency)
@@ -142,6 +211,7 @@ class Intake:
                 defects=list(msg.defects))
             s.add(inbound)
             s.flush()
+            self._forget_tries(s, sha)   # with the filing: a crash after this commit is no failed try
             reference = self.handlers[decision.action](s, Taken(inbound, prepared, facts, raw, now))
             if inbound.article_id:
                 deadlines.sync(s, self.agency, s.get_one(Article, inbound.article_id), now)
@@ -160,7 +230,7 @@ class Intake:
         if row is None:
             log.warning("command with an unknown token", extra={"inbound_id": inbound.id})
             return Result(False, "unknown-token: mã lệnh không tồn tại; không có hiệu lực")
-        verdict = self.authenticator.verdict(t.raw, msg)
+        verdict = t.prepared.authentication or self.authenticator.verdict(t.raw, msg)
         log.info("command reply authenticated" if verdict.authentic else "command reply not authenticated",
                  extra={"inbound_id": inbound.id, "how": verdict.how})
         if row.question_id is not None:
@@ -204,14 +274,20 @@ class Intake:
         return Outcome(row.id, row.disposition, row.rule, row.reason, self._reference_of(s, row), False)
 
     def _hold_after_error(self, raw: bytes, sha: str, source: str, exc: Exception) -> Outcome:
+        outcome = self._hold_row(raw, sha, source, "internal-error",
+                                 f"lỗi khi xử lý thư ({type(exc).__name__} tại {where(exc)}); "
+                                 "thư gốc đã được lưu, cần quản trị viên xem")
+        with self.db.transaction() as s:
+            self._forget_tries(s, sha)
+        return outcome
+
+    def _hold_row(self, raw: bytes, sha: str, source: str, rule: str, reason: str) -> Outcome:
         with self.db.transaction() as s:
             existing = self._stored(s, sha)
             if existing:
                 return existing
             row = InboundMessage(agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), received_at=self.now(),
-                                 source=source, disposition=rules.Disposition.HELD, rule="internal-error",
-                                 reason=f"lỗi khi xử lý thư ({type(exc).__name__}: {exc}); "
-                                        "thư gốc đã được lưu, cần quản trị viên xem")
+                                 source=source, disposition=rules.Disposition.HELD, rule=rule, reason=reason)
             s.add(row)
             s.flush()
             return Outcome(row.id, row.disposition, row.rule, row.reason, None, True)

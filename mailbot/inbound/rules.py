@@ -110,6 +110,12 @@ def _unreadable_structure(msg: ParsedMessage, facts: Facts, agency: Agency) -> D
     return None
 
 
+def _over_limit(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    if msg.over_limit:
+        return hold("over-limit", f"thư vượt giới hạn xử lý: {msg.over_limit}; thư gốc được lưu, cần Thư ký xem")
+    return None
+
+
 def _bounce(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     local = msg.from_addr.partition("@")[0]
     if (msg.report_type == "delivery-status" or local in ("mailer-daemon", "postmaster")
@@ -256,6 +262,8 @@ CHAIN: tuple[Rule, ...] = (
     Rule("own-mail", "mail mailbot sent itself, come back round", _own_mail),
     Rule("unreadable-structure", "a MIME structure nested deeper than the parser reads: held, never obeyed",
          _unreadable_structure),
+    Rule("over-limit", "a message over one of the agency's [limits]: held with the limit it goes over",
+         _over_limit),
     Rule("bounce", "delivery failures, complaint reports and read receipts", _bounce),
     Rule("auto-reply", "RFC 3834 and vendor auto-replies, in Vietnamese and English", _auto_reply),
     Rule("bulk", "mailing lists and bulk mail", _bulk),

@@ -39,7 +39,7 @@ _INVISIBLE_TAGS = {"script", "style", "head", "title", "template", "noscript", "
                    "select", "option", "textarea", "button", "datalist", "frameset", "noframes"}
 MAX_DEPTH = 256       # nested elements followed; deeper content is taken as hidden
 END_TAG_REACH = 64    # open elements an end tag may close at once (browsers' own limits are similar)
-_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
          "wbr", "keygen"}
 
 
@@ -96,14 +96,14 @@ class _HiddenStripper(HTMLParser):
             c in classes for c in _css(" ".join(values.get("class", "").split()).replace(" ", ",")).split(","))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _VOID and len(self.stack) >= MAX_DEPTH:
+        if tag not in VOID and len(self.stack) >= MAX_DEPTH:
             self.too_deep += 1
             return
         hidden = self.hidden or self._hides(tag, attrs)
         if not hidden:
             rendered = "".join(f' {k}="{htmllib.escape(v or "", quote=True)}"' for k, v in attrs)
             self.out.append(f"<{tag}{rendered}>")
-        if tag not in _VOID:
+        if tag not in VOID:
             self.stack.append((tag, hidden))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:

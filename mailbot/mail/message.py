@@ -20,10 +20,14 @@ from datetime import datetime, timezone
 from email.header import Header, decode_header, make_header
 from email.headerregistry import HeaderRegistry
 from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mailbot.config import DEFAULT_LIMITS, LimitSettings
 from mailbot.mail import htmltext
 from mailbot.mail.vntext import decode_bytes, nfc
+
+if TYPE_CHECKING:
+    from mailbot.mail.attachments import Verdict
 
 MAX_DEPTH = 4  # nested message/rfc822 levels we look into (the corpus has an endless one)
 
@@ -37,6 +41,7 @@ class Part:
     data: bytes
     content_id: str = ""
     inline: bool = False
+    verdict: Verdict | None = None   # what the attachment checks found, once intake ran them (outside any transaction)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,9 @@ class ParsedMessage:
     # Why the MIME structure could not be read at all (nested deeper than the parser goes); "" when it
     # could. Such a message is held: nothing in it is filed or obeyed.
     structure_problem: str = ""
+    # Which of the agency's limits the message goes over (parts, nesting, a header's length, addresses,
+    # HTML depth), in Vietnamese; "" when none. Such a message is held with this reason.
+    over_limit: str = ""
 
     def header(self, name: str) -> str:
         values = self.headers.get(name.lower())
@@ -101,20 +109,20 @@ _KEPT_HEADERS = (
 _MSGID_RE = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,250})>")
 _BARE_MSGID_RE = re.compile(r"[^<>\s\x00-\x1f\x7f]{1,250}")
 # A thread is known by its first and newest ids; a References header of thousands is cut to these.
-MAX_THREAD_IDS = 50
+MAX_THREAD_IDS = LimitSettings.thread_ids
 
 
-def msgids(value: str) -> tuple[str, ...]:
+def msgids(value: str, keep: int = MAX_THREAD_IDS) -> tuple[str, ...]:
     """Message-IDs in a header value, without angle brackets; a bare id is accepted too. Ids with control
     characters or of absurd length are left out; of very many, the first and the newest are kept
-    (MAX_THREAD_IDS in all)."""
+    (`keep` in all)."""
     found = _MSGID_RE.findall(value or "")
     if not found and value:
         bare = value.strip().strip("<>")
         if _BARE_MSGID_RE.fullmatch(bare):
             found = [bare]
-    if len(found) > MAX_THREAD_IDS:
-        found = found[:1] + found[-(MAX_THREAD_IDS - 1):]   # the thread's first message, and the newest
+    if len(found) > keep:
+        found = found[:1] + found[-(keep - 1):]   # the thread's first message, and the newest
     return tuple(dict.fromkeys(found))
 
 
@@ -297,13 +305,15 @@ def _filename(part: Message) -> str:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, limits: LimitSettings) -> None:
+        self.limits = limits
         self.plain: list[str] = []
         self.html: list[str] = []
         self.alternative_html: list[str] = []
         self.attachments: list[Part] = []
         self.enclosed_ids: list[str] = []
         self.defects: list[str] = []
+        self.over: list[str] = []    # limits an enclosed message goes over
 
     def walk(self, part: Message, depth: int) -> None:
         ctype = part.get_content_type()
@@ -326,7 +336,7 @@ class _Walker:
             data = part_bytes(part, self.defects)
             for line in data.decode("latin-1").splitlines():
                 if line.lower().startswith("message-id:"):
-                    self.enclosed_ids.extend(msgids(line.split(":", 1)[1]))
+                    self.enclosed_ids.extend(msgids(line.split(":", 1)[1], self.limits.thread_ids))
             return
         filename = _filename(part)
         is_text = ctype in ("text/plain", "text/html") and disposition != "attachment" and not (
@@ -366,10 +376,20 @@ class _Walker:
         inner = payload[0] if isinstance(payload, list) and payload else None
         if not isinstance(inner, Message):
             data = part_bytes(part, self.defects)
-            inner = email.message_from_bytes(data) if data else None
+            try:
+                inner = email.message_from_bytes(data) if data else None
+            except RecursionError:
+                self.defects.append("enclosed message nested too deeply for the parser; not read")
+                return
+            if inner is not None:
+                bounds = _bounds(inner, self.limits)
+                if bounds.problems:
+                    self.over.extend(bounds.problems)
+                if not bounds.walkable:
+                    return
         if inner is None:
             return
-        self.enclosed_ids.extend(msgids(decode_header_value(inner.get("message-id"))))
+        self.enclosed_ids.extend(msgids(decode_header_value(inner.get("message-id")), self.limits.thread_ids))
         if depth >= MAX_DEPTH:
             self.defects.append(f"enclosed messages nested deeper than {MAX_DEPTH}; not read further")
             return
@@ -377,7 +397,7 @@ class _Walker:
         # so a forwarded article keeps its author; its files become the article's files. The
         # raw original, enclosure and all, is stored anyway.
         subject = decode_header_value(inner.get("subject"))
-        nested = _Walker()
+        nested = _Walker(self.limits)
         nested.walk(inner, depth + 1)
         text = "\n".join(nested.plain) or htmltext.to_text("\n".join(nested.html))
         sender = decode_header_value(inner.get("from"))
@@ -391,6 +411,7 @@ class _Walker:
         self.attachments.extend(nested.attachments)
         self.enclosed_ids.extend(nested.enclosed_ids)
         self.defects.extend(nested.defects)
+        self.over.extend(nested.over)
 
 
 def _is_flowed(part: Message) -> bool:
@@ -431,8 +452,65 @@ def _unflow(text: str, delsp: object) -> str:
     return "\n".join(out)
 
 
-def parse(raw: bytes) -> ParsedMessage:
-    """Parse raw RFC 5322 bytes. Never raises: what cannot be read becomes a recorded defect."""
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
+
+
+def html_depth(html: str, stop: int) -> int:
+    """How deep the HTML's elements nest, counted cheaply (void and self-closed elements aside); stops
+    counting at `stop`."""
+    depth = deepest = 0
+    for m in _TAG.finditer(html):
+        if m.group(1):
+            depth = max(depth - 1, 0)
+        elif not m.group(3) and m.group(2).lower() not in htmltext.VOID:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest >= stop:
+                    break
+    return deepest
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    problems: tuple[str, ...]   # each limit gone over, in Vietnamese
+    walkable: bool              # False when there are too many parts or levels to read the body at all
+
+
+def _bounds(msg: Message, limits: LimitSettings) -> _Bounds:
+    """Check the parsed tree against the limits without recursion; header values over the length limit are
+    cut to it in place, so nothing after this decodes an unbounded header."""
+    problems: list[str] = []
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    leaves = deepest = 0
+    while stack:
+        part, depth = stack.pop()
+        headers = part._headers  # type: ignore[attr-defined]  # (name, value) pairs as parsed
+        for i, (name, value) in enumerate(headers):
+            if isinstance(value, str) and len(value) > limits.header_chars:
+                headers[i] = (name, value[:limits.header_chars])
+                problems.append(f"dòng tiêu đề {name[:40]} dài quá {limits.header_chars:,} ký tự")
+        payload = part._payload  # type: ignore[attr-defined]
+        if isinstance(payload, list):
+            deepest = max(deepest, depth)
+            if depth >= limits.mime_depth:
+                continue
+            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+        else:
+            leaves += 1
+    walkable = True
+    if deepest >= limits.mime_depth:
+        problems.append(f"cấu trúc MIME lồng nhau quá {limits.mime_depth} tầng")
+        walkable = False
+    if leaves > limits.parts:
+        problems.append(f"thư có hơn {limits.parts} phần (nội dung, tệp đính kèm)")
+        walkable = False
+    return _Bounds(tuple(dict.fromkeys(problems)), walkable)
+
+
+def parse(raw: bytes, limits: LimitSettings = DEFAULT_LIMITS) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes. Never raises: what cannot be read becomes a recorded defect, and what goes
+    over a limit is named in `over_limit`."""
     structure_problem = ""
     try:
         msg = email.message_from_bytes(raw)
@@ -443,16 +521,23 @@ def parse(raw: bytes) -> ParsedMessage:
         msg.set_payload("")
         structure_problem = "cấu trúc MIME lồng nhau quá sâu, không đọc được nội dung"
     defects = [type(d).__name__ for d in msg.defects]
-    walker = _Walker()
-    try:
-        walker.walk(msg, 0)
-    except RecursionError:
-        walker.defects.append("MIME structure nested too deeply; stopped reading it")
+    bounds = _bounds(msg, limits)
+    over = list(bounds.problems)
+    walker = _Walker(limits)
+    if bounds.walkable:
+        try:
+            walker.walk(msg, 0)
+        except RecursionError:
+            walker.defects.append("MIME structure nested too deeply; stopped reading it")
     defects.extend(walker.defects)
+    over.extend(walker.over)
     if structure_problem:
         defects.append("MIME structure nested too deeply for the parser; body not read")
 
     html = "\n".join(walker.html)
+    if html and html_depth(html, limits.html_depth) >= limits.html_depth:
+        over.append(f"HTML lồng nhau quá {limits.html_depth} tầng")
+        html = ""
     text = "\n".join(t for t in walker.plain if t)
     text_from_html = False
     if not text.strip() and html.strip():
@@ -463,6 +548,10 @@ def parse(raw: bytes) -> ParsedMessage:
     if sender_problem:
         defects.append(f"sender: {sender_problem}")
     reply_to = _addresses(msg, "reply-to")
+    to, cc = _addresses(msg, "to"), _addresses(msg, "cc")
+    for name, found in (("To", to), ("Cc", cc)):
+        if len(found) > limits.addresses_per_header:
+            over.append(f"dòng {name} có hơn {limits.addresses_per_header:,} địa chỉ")
     headers = {}
     for name in _KEPT_HEADERS:
         values = msg.get_all(name)
@@ -471,15 +560,15 @@ def parse(raw: bytes) -> ParsedMessage:
     report_type = ""
     if msg.get_content_type() == "multipart/report":
         report_type = str(msg.get_param("report-type") or "").lower()
-    message_ids = msgids(decode_header_value(msg.get("message-id")))
+    message_ids = msgids(decode_header_value(msg.get("message-id")), limits.thread_ids)
     return ParsedMessage(
         message_id=message_ids[0] if message_ids else None,
-        in_reply_to=msgids(decode_header_value(msg.get("in-reply-to"))),
-        references=msgids(decode_header_value(msg.get("references"))),
+        in_reply_to=msgids(decode_header_value(msg.get("in-reply-to")), limits.thread_ids),
+        references=msgids(decode_header_value(msg.get("references")), limits.thread_ids),
         from_addr=from_addr,
         from_name=from_name,
-        to=tuple(a for _, a in _addresses(msg, "to")),
-        cc=tuple(a for _, a in _addresses(msg, "cc")),
+        to=tuple(a for _, a in to[:limits.addresses_per_header]),
+        cc=tuple(a for _, a in cc[:limits.addresses_per_header]),
         reply_to=reply_to[0][1] if reply_to else "",
         subject=decode_header_value(msg.get("subject")),
         date=_date(msg),
@@ -492,7 +581,7 @@ def parse(raw: bytes) -> ParsedMessage:
         enclosed_ids=tuple(dict.fromkeys(walker.enclosed_ids)),
         report_type=report_type,
         defects=tuple(dict.fromkeys(defects)),
-        sender_problem=sender_problem, structure_problem=structure_problem,
+        sender_problem=sender_problem, structure_problem=structure_problem, over_limit="; ".join(over),
         auth_results=tuple(_raw_text(v).strip() for v in msg.get_all("authentication-results", [])),
         alternative_html="\n".join(walker.alternative_html),
     )

@@ -104,11 +104,12 @@ class Repaired:
     encoding: str | None  # the legacy encoding converted from, if any
 
 
-def repair_legacy(text: str, hint: str | None = None) -> Repaired:
+def repair_legacy(text: str, hint: str | None = None, sample: int = DETECT_SAMPLE) -> Repaired:
     """Convert text typed in TCVN3 or VNI fonts to Unicode; plain Unicode comes back as it was.
 
     `hint` is an encoding already detected elsewhere in the same message: a subject is often
-    too short for detection on its own, but shares its body's keyboard.
+    too short for detection on its own, but shares its body's keyboard. The detector sees the first
+    `sample` characters only (it costs about 10 µs a character).
     """
     if not text:
         return Repaired(text, None)
@@ -120,11 +121,11 @@ def repair_legacy(text: str, hint: str | None = None) -> Repaired:
             except UnicodeError:
                 continue
         return Repaired(text, None)
-    sample = text[:DETECT_SAMPLE]
-    if not _LEGACY_CHARS.search(sample):
+    head = text[:sample]
+    if not _LEGACY_CHARS.search(head):
         return Repaired(text, None)   # ASCII, or real Unicode letters: no legacy keyboard to look for
-    detected = viparse.detect_text_encoding(sample)
-    if detected is None and hint in LEGACY_ENCODINGS and looks_mojibake(sample):
+    detected = viparse.detect_text_encoding(head)
+    if detected is None and hint in LEGACY_ENCODINGS and looks_mojibake(head):
         detected = hint
     # Only the two keyboards the regulations name; a guess at VISCII or VPS on text that is
     # broken some other way turns it into different garbage.

@@ -49,7 +49,7 @@ class Database:
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             self.sqlite_path = Path(url[len("sqlite:///"):])
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, future=True)
+        self.engine: Engine = create_engine(url, future=True, hide_parameters=True)  # errors never quote a row's values
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # pysqlite's own transaction handling defers BEGIN; take the write lock at the start of

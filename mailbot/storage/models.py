@@ -177,6 +177,7 @@ class Attachment(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     text_preview: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
+    original_name: Mapped[str | None] = mapped_column(Text)   # as sent, when unsafe characters were removed
     article: Mapped[Article | None] = relationship(back_populates="attachments")
 
     @property
@@ -222,6 +223,7 @@ class OutboxMessage(Base):
         Index("ix_outbox_message_id", "agency", "message_id"),
         Index("ix_outbox_pending", "status", "next_attempt_at"),
         Index("ix_outbox_needs_alert", "agency", "needs_alert"),
+        Index("ix_outbox_answer_to", "agency", "answer_to", "created_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
@@ -243,6 +245,8 @@ class OutboxMessage(Base):
     # A recipient failed for good and the administrator has not been told yet.
     needs_alert: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The correspondent an automatic answer goes to (the sender of the mail it answers), for the daily cap.
+    answer_to: Mapped[str | None] = mapped_column(String(320))
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str] = mapped_column(Text, default="")
     # A bounce that came back for this message (status becomes "bounced").
@@ -315,6 +319,18 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(120))
     expires_at: Mapped[datetime]
     acquired_at: Mapped[datetime]
+
+
+class IntakeAttempt(Base):
+    """The poison-message guard: a message's tries, counted before each one. A clean finish removes the row;
+    one that failed or ran over its time more than `limits.attempts` times is held."""
+
+    __tablename__ = "intake_attempts"
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"), primary_key=True)
+    raw_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    problem: Mapped[str] = mapped_column(Text, default="")
 
 
 class ReminderSent(Base):

@@ -1,0 +1,90 @@
+"""Text extraction of Word and OpenDocument files in a child process, bounded in time and size.
+
+python-docx and odfpy parse whatever XML a file holds; a hostile file can keep them busy for minutes.
+They run in one long-lived child (a forkserver, so the daemon's threads are never forked); a file that
+takes longer than `extraction_seconds` (or kills the child) has the child replaced, and is quarantined with
+the reason. A file the libraries merely fail on is filed without a preview: it was checked already.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from mailbot.config import LimitSettings
+
+log = logging.getLogger("mailbot.extraction")
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+
+
+def _child(kind: str, data: bytes, limit: int) -> tuple[str, str | None]:
+    from mailbot.mail.attachments import extract_text
+
+    text, encoding = extract_text(kind, data)
+    return text[:limit], encoding
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+    return _pool
+
+
+def _discard(pool: ProcessPoolExecutor) -> None:
+    """Kill a child that ran over its time, so the next file gets a fresh one."""
+    global _pool
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    if _pool is pool:
+        _pool = None
+
+
+class TimedOut(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str = ""
+    encoding: str | None = None   # the legacy font converted from, if any
+    problem: str = ""             # why the file must be quarantined (over the time limit), in Vietnamese
+
+
+def extract(kind: str, data: bytes, limits: LimitSettings) -> Extracted:
+    """The text of a .docx or .odt, at most `extraction_chars`. One file at a time per process: the child
+    is shared."""
+    with _lock:
+        pool = _executor()
+        try:
+            future = pool.submit(_child, kind, data, limits.extraction_chars)
+            text, encoding = future.result(timeout=limits.extraction_seconds)
+            return Extracted(text, encoding)
+        except FutureTimeout:
+            log.warning("text extraction over its time limit; child killed",
+                        extra={"kind": kind, "size": len(data), "seconds": limits.extraction_seconds})
+            _discard(pool)
+            return Extracted(problem=f"không đọc được nội dung tệp trong {limits.extraction_seconds:g} giây")
+        except BrokenProcessPool:
+            log.warning("text extraction child died", extra={"kind": kind, "size": len(data)})
+            _discard(pool)
+            return Extracted(problem="đọc nội dung tệp làm hỏng tiến trình đọc (tệp có thể được tạo để tấn công)")
+        except Exception:  # noqa: BLE001 - a preview is a courtesy; the file itself was checked
+            log.warning("text extraction failed", extra={"kind": kind, "size": len(data)})
+            return Extracted()
+
+
+def shutdown() -> None:
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
