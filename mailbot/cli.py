@@ -323,6 +323,28 @@ def _opened(settings: config.Settings) -> Iterator[App]:
         app.close()
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    """Articles filed past a sender's submission rate, sent on to the board one by one (the notices are
+    queued in the outbox; the daemon, or the next `run --once`, sends them)."""
+    settings = _load(args)
+    app = _current(settings)
+    failed = 0
+    try:
+        for reference in args.references:
+            agency = next((a for a in settings.agencies if reference.startswith(a.reference_prefix + "-")
+                           and (not args.agency or a.slug == args.agency)), None)
+            if agency is None:
+                print(f"mailbot: no agency numbers its articles like {reference}", file=sys.stderr)
+                failed += 1
+                continue
+            done = app.services(agency).intake.release(reference)
+            print(done)
+            failed += not done.startswith(reference) or "not waiting" in done
+    finally:
+        app.close()
+    return 1 if failed else 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Bring the database schema up to date (under a lock: several processes may start at once)."""
     settings = _load(args)
@@ -453,6 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agency")
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("release", help="send articles held after a sender's flood on to the board")
+    p.add_argument("references", nargs="+", metavar="REFERENCE")
+    p.add_argument("--agency")
+    p.set_defaults(func=cmd_release)
     p = sub.add_parser("migrate", help="bring the database schema up to date (`run` also does, first)")
     p.set_defaults(func=cmd_migrate)
 

@@ -54,7 +54,7 @@ class ArticleNotices(Mailer):
                    {**self._article_context(article), "quarantined": quarantined, "problems": problems},
                    now, article=article, inbound=inbound, reply_to_msg=msg)
 
-    def new_article(self, s: Session, inbound: InboundMessage, article: Article, now: datetime) -> None:
+    def new_article(self, s: Session, inbound: InboundMessage | None, article: Article, now: datetime) -> None:
         context = self._article_context(article)
         attach, listed = self.attachable(context["files"])
         self.send(s, f"new-article:{article.id}", "article.secretary.new", "article/secretary/new",

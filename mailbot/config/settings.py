@@ -269,6 +269,8 @@ class Agency:
         addrs = {self.board_address.lower()}
         if self.mailbox.username and "@" in self.mailbox.username:
             addrs.add(self.mailbox.username.lower())
+        if self.questions.address:
+            addrs.add(self.questions.address.lower())
         return addrs
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +35,7 @@ from mailbot.storage.db import Database, is_unavailable
 from mailbot.storage.models import (
     Article,
     Attachment,
+    Event,
     InboundMessage,
     IntakeAttempt,
     OutboxMessage,
@@ -95,6 +98,19 @@ def prepare(msg: ParsedMessage, limits: LimitSettings = DEFAULT_LIMITS, intake: 
             replace(part, verdict=files.inspect(files.safe_filename(part.filename), part.data, intake, limits))
             for part in repaired.attachments))
     return Prepared(repaired, encoding, looks_mojibake(repaired.subject))
+
+
+def own_text_digest(msg: ParsedMessage) -> str:
+    """A fingerprint of what the sender wrote themselves (quotes aside, white space and case folded) and of
+    the files they sent, for telling a responder that sends the same text each time ("" when there is no
+    own text). The same covering note with other files is another message."""
+    own = re.sub(r"\s+", " ", reply.split(msg.text).new).strip().casefold()
+    if not own:
+        return ""
+    digest = hashlib.sha256(own.encode("utf-8", "surrogatepass"))
+    for data in sorted(hashlib.sha256(p.data).digest() for p in msg.attachments):
+        digest.update(data)
+    return digest.hexdigest()
 
 
 class Intake:
@@ -201,14 +217,14 @@ class Intake:
             if existing:
                 return existing
             msg = prepared.msg
-            facts = replace(self._facts(s, msg, prepared), raw_size=len(raw))
+            facts = replace(self._facts(s, msg, prepared, now), raw_size=len(raw))
             decision = rules.decide(msg, facts, self.agency)
             inbound = InboundMessage(
                 agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), message_id=msg.message_id,
                 in_reply_to=" ".join(msg.in_reply_to) or None, from_addr=msg.from_addr[:320],
                 from_name=msg.from_name[:300], subject=msg.subject, sent_at=msg.date, received_at=now,
                 source=source, disposition=decision.disposition, rule=decision.rule, reason=decision.reason,
-                defects=list(msg.defects))
+                defects=list(msg.defects), body_sha256=own_text_digest(msg) or None)
             s.add(inbound)
             s.flush()
             self._forget_tries(s, sha)   # with the filing: a crash after this commit is no failed try
@@ -294,7 +310,7 @@ class Intake:
 
     # -- facts ------------------------------------------------------------------------------
 
-    def _facts(self, s: Session, msg: ParsedMessage, prepared: Prepared) -> rules.Facts:
+    def _facts(self, s: Session, msg: ParsedMessage, prepared: Prepared, now: datetime) -> rules.Facts:
         agency = self.agency.slug
         duplicate_of = None
         if msg.message_id:
@@ -318,7 +334,32 @@ class Intake:
             sender_is_staff=self.agency.staff_by_email(msg.from_addr) is not None,
             title_unreadable=prepared.title_unreadable, carries_token=bool(tokens_in(msg, self.agency)),
             thread_question_id=question.id if question else None,
-            thread_question_asker=question.asker_email if question else "")
+            thread_question_asker=question.asker_email if question else "",
+            same_text_earlier=self._same_text_earlier(s, msg, now),
+            quick_answers=self._quick_answers(s, msg.from_addr, now) if ours else 0)
+
+    def _same_text_earlier(self, s: Session, msg: ParsedMessage, now: datetime) -> int:
+        digest = own_text_digest(msg)
+        if not digest or not msg.from_addr:
+            return 0
+        return s.scalar(select(func.count()).select_from(InboundMessage).where(
+            InboundMessage.agency == self.agency.slug, InboundMessage.from_addr == msg.from_addr,
+            InboundMessage.received_at > now - timedelta(hours=24), InboundMessage.body_sha256 == digest)) or 0
+
+    def _quick_answers(self, s: Session, address: str, now: datetime) -> int:
+        """Messages from `address` in the last ten minutes that answered mail of ours."""
+        if not address:
+            return 0
+        answered = s.scalars(select(InboundMessage.in_reply_to).where(
+            InboundMessage.agency == self.agency.slug, InboundMessage.from_addr == address,
+            InboundMessage.received_at > now - timedelta(minutes=10), InboundMessage.in_reply_to.is_not(None)
+        ).limit(100)).all()
+        ids = {i for value in answered for i in (value or "").split()}
+        if not ids:
+            return 0
+        ours = set(s.scalars(select(OutboxMessage.message_id).where(
+            OutboxMessage.agency == self.agency.slug, OutboxMessage.message_id.in_(ids))))
+        return sum(1 for value in answered if set((value or "").split()) & ours)
 
     def _question_thread(self, s: Session, msg: ParsedMessage) -> Question | None:
         """The citizen's question a message follows: by its threading headers, else by HD-YYYY-NNNN in the subject."""
@@ -404,8 +445,46 @@ class Intake:
         s.refresh(article, ["attachments"])
         timing = self._timing(s, article, [body, subject, *(a.text_preview for a in good)], msg.from_addr, now,
                               inbound.id)
+        recent = self._recent_submissions(s, msg.from_addr, now)
+        if recent > self.agency.limits.submissions_per_hour:
+            # A flood (a looping responder, a script): filed, and nobody is written to but the secretary, once.
+            workflow.note(s, article, "flood", actor="mailbot", now=now, inbound_id=inbound.id,
+                          detail=f"người gửi đã gửi {recent} bài trong một giờ (giới hạn "
+                                 f"{self.agency.limits.submissions_per_hour}); không trả lời, không thông báo "
+                                 "Ban Biên tập; chờ Thư ký (mailbot release)")
+            inbound.reason = f"{inbound.reason}; vượt giới hạn bài gửi mỗi giờ, không trả lời"
+            self.notices.flood(s, msg.from_addr, recent, article.reference, now)
+            return article.reference
         self._answer(s, inbound, msg, article, stored, now, first=True, date_wanted=timing == "unknown")
         return article.reference
+
+    def release(self, reference: str) -> str:
+        """An article filed past the submission rate goes to the board now: its review starts and the board
+        is told, as if it had come in alone. Returns what was done, for the administrator."""
+        now = self.now()
+        with self.db.transaction() as s:
+            article = s.scalar(select(Article).where(Article.agency == self.agency.slug,
+                                                     Article.reference == reference))
+            if article is None:
+                return f"no article {reference}"
+            kinds = set(s.scalars(select(Event.kind).where(Event.article_id == article.id)))
+            held = "flood" in kinds and not kinds & {"released", "review_started", "unit_review_requested"}
+            if not held:
+                return f"{reference} is not waiting after a flood"
+            workflow.note(s, article, "released", actor="mailbot release", now=now,
+                          detail="Thư ký cho bài vào xét duyệt sau khi tạm giữ vì vượt giới hạn bài gửi")
+            if article.status == workflow.AWAITING_DETAILS:
+                return f"{reference} released; it still waits for the sender's details"
+            self.notices.new_article(s, None, article, now)
+            self.review.start(s, article, now)
+            deadlines.sync(s, self.agency, article, now)
+            return f"{reference} released to the board"
+
+    def _recent_submissions(self, s: Session, address: str, now: datetime) -> int:
+        """Articles filed from `address` in the last hour, this one included."""
+        return s.scalar(select(func.count()).select_from(Article).where(
+            Article.agency == self.agency.slug, Article.submitter_email == address,
+            Article.received_at > now - timedelta(hours=1))) or 0
 
     def _timing(self, s: Session, article: Article, texts: list[str], actor: str, now: datetime,
                 inbound_id: int) -> str:

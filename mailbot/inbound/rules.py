@@ -59,6 +59,8 @@ class Facts:
     carries_token: bool = False              # it answers one of our review notifications
     thread_question_id: int | None = None    # the citizen's question this message follows up, if any
     thread_question_asker: str = ""
+    same_text_earlier: int = 0               # messages from this sender in 24 h whose own text was the same
+    quick_answers: int = 0                   # answers from this sender to our mail in the last 10 minutes
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,36 @@ def _bounce(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None
     return None
 
 
+# Out-of-office wordings, folded (no diacritics, lower case), as Vietnamese and English responders write them.
+_OUT_OF_OFFICE = re.compile(
+    r"\b(i am (currently )?(out of (the )?office|away|on (annual |sick )?leave|travell?ing)|i will be (out|away)|"
+    r"out of (the )?office (until|from|till)|i('m| am) out of (the )?office|will (respond|reply|get back to you) "
+    r"(to your (e-?mail|message) )?(when|upon|on) (i|my) return|(limited|no) access to (my )?e-?mail|"
+    r"this is an automatic(ally generated)? (reply|response|message)|"
+    r"(toi|em) (hien )?(dang|se) (di cong tac|nghi phep|vang mat|o nuoc ngoai|khong o co quan)|"
+    r"hien (toi |em )?(dang )?(vang mat|nghi phep|di cong tac)|"
+    r"(toi|em) se (tra loi|phan hoi) (lai )?(anh/chi|anh chi|ban|quy vi|thu)? ?(ngay )?khi (tro lai|quay lai|ve)|"
+    r"day la thu (tra loi|phan hoi) tu dong|thu nay duoc (gui|tra loi) tu dong)\b")
+REPEATS_ALLOWED = 2   # the same own text from one sender within 24 h, three times, is a responder
+QUICK_ANSWERS = 3     # answers to our mail within ten minutes, without a command, that make a responder
+
+
+def _automatic_by_content(msg: ParsedMessage, facts: Facts) -> str:
+    """Why a message without auto-reply headers is still an automatic answer ("" when it is not one). A
+    message carrying a command is never taken for one: "DUYỆT, tôi đang đi công tác" is an approval."""
+    answers_us = facts.replies_to_our_mail or facts.carries_token or facts.thread_article_id is not None
+    if commands.read(msg).command is not None or commands.read(msg, commands.QUESTION_COMMANDS).command is not None:
+        return ""
+    if answers_us and _OUT_OF_OFFICE.search(fold(msg.text[:1500])):
+        return "nội dung là thư báo vắng mặt tự động"
+    if facts.same_text_earlier and (answers_us and facts.same_text_earlier >= 1
+                                    or facts.same_text_earlier >= REPEATS_ALLOWED):
+        return f"nội dung giống hệt {facts.same_text_earlier} thư trước của cùng người gửi trong 24 giờ"
+    if answers_us and facts.quick_answers >= QUICK_ANSWERS:
+        return f"đã trả lời thư của mailbot {facts.quick_answers} lần trong 10 phút, không có lệnh"
+    return ""
+
+
 def _auto_reply(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     auto = fold(msg.header("auto-submitted"))
     if auto and not auto.startswith("no"):
@@ -142,6 +174,9 @@ def _auto_reply(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | 
         return ignore("auto-reply", f"thư trả lời tự động (tiêu đề \"{msg.subject[:80]}\")")
     if msg.header("return-path").strip() == "<>" and not msg.from_addr:
         return ignore("auto-reply", "thư từ người gửi rỗng (<>), do hệ thống tạo")
+    why = _automatic_by_content(msg, facts)
+    if why:
+        return ignore("auto-reply", f"thư trả lời tự động ({why})")
     return None
 
 

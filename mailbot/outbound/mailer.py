@@ -6,6 +6,7 @@ build on this; nothing here knows what an article or a question is.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,8 @@ from mailbot.outbound import outbox
 from mailbot.outbound.render import FileToAttach, Renderer
 from mailbot.storage.blobs import BlobStore
 from mailbot.storage.models import Article, Attachment, InboundMessage, Question
+
+log = logging.getLogger("mailbot.mailer")
 
 # Files larger than this together are listed in the secretary's notice rather than attached.
 ATTACH_LIMIT = 20 * 1024 * 1024
@@ -44,6 +47,13 @@ class Mailer:
               message_id: str | None = None, reply_to: str | None = None,
               thread: tuple[str | None, tuple[str, ...]] | None = None, question: Any = None,
               inline: dict[str, FileToAttach] | None = None) -> None:
+        own = self.agency.own_addresses()
+        to = [a for a in to if a.lower() not in own]   # never mail ourselves: the surest loop there is
+        if not to:
+            return
+        answer_to = self._answer_to(s, reply_to_msg, to, now)
+        if answer_to is None:
+            return
         in_reply_to = reply_to_msg.message_id if reply_to_msg else None
         references = reply_to_msg.references if reply_to_msg else ()
         if thread is not None:
@@ -52,8 +62,36 @@ class Mailer:
             template, self.agency, to, context, now=now, in_reply_to=in_reply_to, references=references,
             auto="auto-replied" if reply_to_msg else "auto-generated", reply_to=reply_to or self.agency.board_address,
             files=files, message_id=message_id, inline=inline)
-        outbox.enqueue(s, self.agency, key, kind, mail, now, article_id=article.id if article else None,
-                       inbound_id=inbound.id if inbound else None, question_id=question.id if question else None)
+        row = outbox.enqueue(s, self.agency, key, kind, mail, now, article_id=article.id if article else None,
+                             inbound_id=inbound.id if inbound else None,
+                             question_id=question.id if question else None)
+        if answer_to:
+            row.answer_to = answer_to
+
+    def _answer_to(self, s: Session, answered: ParsedMessage | None, to: list[str], now: datetime) -> str | None:
+        """The correspondent an automatic answer goes to ("" when the mail is no answer, or goes to a board
+        member); None when that correspondent had `limits.answers_per_day` answers in the last 24 hours
+        already: the answer is not sent, and the secretary is told once."""
+        if answered is None or answered.from_addr not in to or self.agency.member_by_email(answered.from_addr):
+            return ""
+        address = answered.from_addr
+        limit = self.agency.limits.answers_per_day
+        count = outbox.answers_since(s, self.agency, address, now - timedelta(hours=24))
+        if count < limit:
+            return address
+        log.warning("automatic answers to one correspondent capped", extra={"address": address, "limit": limit})
+        first = outbox.first_answer_since(s, self.agency, address, now - timedelta(hours=24))
+        self.send(s, f"answer-cap:{address}:{first.isoformat() if first else ''}", "message.secretary.brake",
+                  "message/secretary/brake", self.secretaries(),
+                  {"kind": "answers", "address": address, "count": count, "limit": limit}, now)
+        return None
+
+    def flood(self, s: Session, address: str, count: int, reference: str, now: datetime) -> None:
+        """One notice to the secretary that a sender went over the submission rate (once an hour at most)."""
+        self.send(s, f"flood:{address}:{now:%Y-%m-%dT%H}", "message.secretary.brake", "message/secretary/brake",
+                  self.secretaries(), {"kind": "flood", "address": address, "count": count,
+                                       "limit": self.agency.limits.submissions_per_hour, "reference": reference},
+                  now)
 
     def delivery_failures(self, s: Session, now: datetime, every: timedelta) -> int:
         """One alert to the administrator listing the mail that failed since the last one; at most one per

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.config import Agency, DeliverySettings, Endpoint
@@ -52,6 +52,19 @@ def enqueue(session: Session, agency: Agency, key: str, kind: str, msg: EmailMes
     session.flush()
     return row
 
+
+
+def answers_since(session: Session, agency: Agency, address: str, since: datetime) -> int:
+    """Automatic answers to `address` stored since `since` (the per-correspondent cap)."""
+    return session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.agency == agency.slug, OutboxMessage.answer_to == address,
+        OutboxMessage.created_at >= since)) or 0
+
+
+def first_answer_since(session: Session, agency: Agency, address: str, since: datetime) -> datetime | None:
+    return session.scalar(select(func.min(OutboxMessage.created_at)).where(
+        OutboxMessage.agency == agency.slug, OutboxMessage.answer_to == address,
+        OutboxMessage.created_at >= since))
 
 
 # -- what a transport is given and says back ----------------------------------------------------

@@ -70,12 +70,14 @@ class InboundMessage(Base):
     __table_args__ = (
         UniqueConstraint("agency", "raw_sha256", name="uq_inbound_raw"),
         Index("ix_inbound_message_id", "agency", "message_id"),
+        Index("ix_inbound_sender", "agency", "from_addr", "received_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"))
     raw_sha256: Mapped[str] = mapped_column(String(64))
     raw_size: Mapped[int] = mapped_column(Integer)
     message_id: Mapped[str | None] = mapped_column(String(998))
+    body_sha256: Mapped[str | None] = mapped_column(String(64))   # its own new text, normalised
     in_reply_to: Mapped[str | None] = mapped_column(Text)
     from_addr: Mapped[str] = mapped_column(String(320), default="")
     from_name: Mapped[str] = mapped_column(String(300), default="")
