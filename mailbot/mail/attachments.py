@@ -158,7 +158,7 @@ def _archive_problem(data: bytes, limits: LimitSettings) -> str:
             entries = zf.infolist()
             if len(entries) > limits.archive_members:
                 return f"tệp nén có {len(entries):,} thành phần, vượt giới hạn {limits.archive_members:,}"
-            budget = min(limits.archive_inflated_bytes, max(len(data), _CHUNK) * limits.archive_ratio)
+            budget = min(limits.archive_inflated_bytes, max(len(data), 64 * 1024) * limits.archive_ratio)
             total = 0
             for info in entries:
                 if info.is_dir():
