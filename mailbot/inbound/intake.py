@@ -217,14 +217,15 @@ class Intake:
             if existing:
                 return existing
             msg = prepared.msg
-            facts = replace(self._facts(s, msg, prepared, now), raw_size=len(raw))
+            digest = own_text_digest(msg)
+            facts = replace(self._facts(s, msg, prepared, now, digest), raw_size=len(raw))
             decision = rules.decide(msg, facts, self.agency)
             inbound = InboundMessage(
                 agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), message_id=msg.message_id,
                 in_reply_to=" ".join(msg.in_reply_to) or None, from_addr=msg.from_addr[:320],
                 from_name=msg.from_name[:300], subject=msg.subject, sent_at=msg.date, received_at=now,
                 source=source, disposition=decision.disposition, rule=decision.rule, reason=decision.reason,
-                defects=list(msg.defects), body_sha256=own_text_digest(msg) or None)
+                defects=list(msg.defects), body_sha256=digest or None)
             s.add(inbound)
             s.flush()
             self._forget_tries(s, sha)   # with the filing: a crash after this commit is no failed try
@@ -310,7 +311,7 @@ class Intake:
 
     # -- facts ------------------------------------------------------------------------------
 
-    def _facts(self, s: Session, msg: ParsedMessage, prepared: Prepared, now: datetime) -> rules.Facts:
+    def _facts(self, s: Session, msg: ParsedMessage, prepared: Prepared, now: datetime, digest: str) -> rules.Facts:
         agency = self.agency.slug
         duplicate_of = None
         if msg.message_id:
@@ -335,15 +336,14 @@ class Intake:
             title_unreadable=prepared.title_unreadable, carries_token=bool(tokens_in(msg, self.agency)),
             thread_question_id=question.id if question else None,
             thread_question_asker=question.asker_email if question else "",
-            same_text_earlier=self._same_text_earlier(s, msg, now),
+            same_text_earlier=self._same_text_earlier(s, msg.from_addr, digest, now),
             quick_answers=self._quick_answers(s, msg.from_addr, now) if ours else 0)
 
-    def _same_text_earlier(self, s: Session, msg: ParsedMessage, now: datetime) -> int:
-        digest = own_text_digest(msg)
-        if not digest or not msg.from_addr:
+    def _same_text_earlier(self, s: Session, address: str, digest: str, now: datetime) -> int:
+        if not digest or not address:
             return 0
         return s.scalar(select(func.count()).select_from(InboundMessage).where(
-            InboundMessage.agency == self.agency.slug, InboundMessage.from_addr == msg.from_addr,
+            InboundMessage.agency == self.agency.slug, InboundMessage.from_addr == address,
             InboundMessage.received_at > now - timedelta(hours=24), InboundMessage.body_sha256 == digest)) or 0
 
     def _quick_answers(self, s: Session, address: str, now: datetime) -> int:

@@ -7,6 +7,7 @@ client it comes from. Matching is done on folded text (no diacritics, lowercase)
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -76,6 +77,7 @@ def _is_forward_start(line: str) -> bool:
     return any(p.match(f) for p in _FORWARD_MARKERS)
 
 
+@functools.lru_cache(maxsize=16)   # intake, the rules and the commands all split the same body
 def split(text: str) -> Split:
     lines = text.replace("\r\n", "\n").split("\n")
     for i, line in enumerate(lines):

@@ -76,10 +76,17 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
 _FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O"})
 
 
+# Combining marks, as NFD leaves them after a letter (Latin, Greek, Cyrillic and the extended blocks).
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+
 def fold(text: str) -> str:
-    """Lowercase, strip diacritics and đ: 'YÊU CẦU SỬA' and 'yeu cau sua' compare equal."""
+    """Lowercase, strip diacritics and đ: 'YÊU CẦU SỬA' and 'yeu cau sua' compare equal. Linear and in C:
+    it runs over whole bodies."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_EXTRA))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return _COMBINING.sub("", decomposed).lower()
 
 
 # Surface characters of TCVN3/ABC text read as Latin-1: symbols standing where letters belong.
