@@ -230,7 +230,9 @@ def test_mail_goes_out_while_a_long_backlog_is_still_being_filed(board, smtp_sin
     with board.transaction() as s:
         queued = len(s.scalars(select(OutboxMessage)).all())
     ids = [m.message["Message-ID"] for m in smtp_sink.messages]
-    assert report.counts == {"filed": 30} and report.sent == len(ids) == len(set(ids)) == queued >= 60
+    # Thirty from one sender: past the submission rate (20 an hour) and the answer cap (10 a day) the rest
+    # is filed unanswered (test_brakes.py), still well over thirty mails.
+    assert report.counts == {"filed": 30} and report.sent == len(ids) == len(set(ids)) == queued >= 30
 
 
 def test_health_reports_what_the_daemon_says_is_wrong(board, capsys, monkeypatch):

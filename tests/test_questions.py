@@ -248,7 +248,7 @@ def test_same_thread_adds_new_thread_is_new_and_acks_are_limited(tmp_path, datab
                             text="Tôi vắng mặt.", in_reply_to=samples_message_id(first),
                             extra_headers=(("Auto-Submitted", "auto-replied"),)))
     for n in range(3):
-        ask(board, subject=f"Xin hỏi thêm việc số {n + 2}", text="Cho tôi hỏi về lệ phí chứng thực.")
+        ask(board, subject=f"Xin hỏi thêm việc số {n + 2}", text=f"Cho tôi hỏi về lệ phí chứng thực việc số {n + 2}.")
     with board.transaction() as s:
         refs = s.scalars(select(Question.reference).order_by(Question.id)).all()
         dispositions = s.scalars(select(InboundMessage.disposition).order_by(InboundMessage.id)).all()

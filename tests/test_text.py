@@ -76,7 +76,7 @@ def test_every_template_renders():
                "step_label": "Biên tập", "threshold": "overdue", "due": now, "explanation": "e", "deadline": None,
                "failures": [{"subject": "S", "message_id": "m@x", "reference": "BBT-2026-0001", "created_at": now,
                              "attempts": 1, "refused": [{"address": "b@x.gov.vn", "code": 550, "error": "no"}]}],
-               "every": 60}
+               "every": 60, "kind": "flood", "address": "a@x.gov.vn", "count": 21, "limit": 20, "reference": "BBT-2026-0002"}
     context.update(_question_and_period_context(agency, now))
     renderer = Renderer(templates_dir())
     names = sorted({str(p.relative_to(templates_dir())).split(".")[0]
@@ -86,6 +86,8 @@ def test_every_template_renders():
         msg = renderer.compose(name, agency, ["b@x.gov.vn"], context, now=now)
         assert msg.get_body(("plain",)).get_content().strip()
         assert msg.get_body(("html",)) is not None, f"{name} has no HTML part"
+    answers = renderer.compose("message/secretary/brake", agency, ["b@x.gov.vn"], {**context, "kind": "answers"}, now=now)
+    assert "trả lời tự động tới a@x.gov.vn" in answers.get_body(("plain",)).get_content()
 
 
 def _question_and_period_context(agency, now):

@@ -56,7 +56,11 @@ def _hiding_selectors(css: str) -> tuple[set[str], set[str], set[str]]:
     classes: set[str] = set()
     ids: set[str] = set()
     tags: set[str] = set()
-    for selectors, body in re.findall(r"([^{}]*)\{([^{}]*)\}", _css(css)):
+    for rule in _css(css).split("}")[:-1]:   # each "selectors { body }", read in one linear pass
+        if "{" not in rule:
+            continue
+        selectors, body = rule.rsplit("{", 1)
+        selectors = selectors.rsplit("{", 1)[-1]
         if not _HIDING.search(body):
             continue
         for token in re.findall(r"([.#]?)(-?[_a-z0-9\u00a0-\uffff][-_a-z0-9\u00a0-\uffff]*)", selectors):

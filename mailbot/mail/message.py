@@ -168,6 +168,7 @@ def _unfold(value: str) -> str:
 
 
 _REGISTRY = HeaderRegistry()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
 MAX_ADDRESS_HEADER = 16_384  # characters of an address header given to the parser; the rest is a defect
 
 
@@ -202,8 +203,12 @@ def _address_list(msg: Message, name: str) -> _AddressList:
         if any(group.display_name is not None for group in header.groups):
             problems.append(f"{name} là một nhóm địa chỉ")
         for address in header.addresses:
-            if address.username and address.domain and "@" in address.addr_spec:
-                pairs.append((_readable(address.display_name).strip(), _readable(address.addr_spec).lower()))
+            spec = _readable(address.addr_spec).lower()
+            if _CONTROL.search(spec) or " " in spec:
+                # A bare CR or a control character inside an address: no mailbox, and never a header of ours.
+                problems.append(f"{name} có ký tự điều khiển trong địa chỉ")
+            elif address.username and address.domain and "@" in address.addr_spec:
+                pairs.append((_CONTROL.sub(" ", _readable(address.display_name)).strip(), spec))
             else:
                 problems.append(f"{name} có địa chỉ không đầy đủ")
     return _AddressList(tuple(pairs), "; ".join(dict.fromkeys(problems)))
