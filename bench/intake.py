@@ -19,14 +19,16 @@ from tests.conftest import BOARD, Board, Clock, write_settings
 
 def main(n: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mailbot-bench-"))
-    settings = write_settings(tmp, f"sqlite:///{tmp / 'bench.sqlite3'}", f"maildir:{tmp / 'in'}", f"file:{tmp / 'out'}")
+    # One sender sends them all: the flood brakes are lifted, so each is answered as a board's mail would be.
+    settings = write_settings(tmp, f"sqlite:///{tmp / 'bench.sqlite3'}", f"maildir:{tmp / 'in'}", f"file:{tmp / 'out'}",
+                              extra="[agency.limits]\nsubmissions_per_hour = 100000\nanswers_per_day = 100000\n")
     board = Board(settings, None, None, Clock())
     doc = samples.docx_bytes("Tin hội nghị", ["Nội dung tin hội nghị tổng kết. " * 40])
     files = (samples.File("tin.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", doc),
              samples.File("anh.jpg", "image/jpeg", samples.jpeg_bytes(1) * 1))
     raws = [samples.build("gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD,
                           subject=f"[TIN] Hội nghị số {i}",
-                          text="Nội dung.\n\nNguyễn Văn An\nChuyên viên Phòng PBGDPL\nĐT: 0912 345 678", files=files)
+                          text=f"Nội dung số {i}.\n\nNguyễn Văn An\nChuyên viên Phòng PBGDPL\nĐT: 0912 345 678", files=files)
             for i in range(n)]
     big = samples.build("outlook", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD,
                         subject="[ẢNH] Ảnh lớn", text="Ảnh.\n\nNguyễn Văn An\nPhòng PBGDPL\nĐT: 0912 345 678",

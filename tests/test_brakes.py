@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from mailbot import cli
 from mailbot.storage.models import Article, Event, InboundMessage, OutboxMessage
 from tests import samples
 from tests.conftest import BOARD, HEAD, SECRETARY, Board, write_settings
 from tests.review_helpers import subject_of
+from tests.servers import Dovecot
 
 AUTHOR = ("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn")
 SIGNATURE = "Nguyễn Văn An\nChuyên viên Phòng PBGDPL\nĐT: 0912 345 678"
@@ -98,7 +100,8 @@ def strict(tmp_path, database_url, dovecot, smtp_sink, clock):
     b.close()
 
 
-def test_a_flood_is_filed_unanswered_and_the_secretary_hears_of_it_once(strict):
+def test_a_flood_is_filed_unanswered_and_the_secretary_hears_of_it_once(strict, capsys, monkeypatch):
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", Dovecot.PASSWORD)
     strict.send(*(submission(n) for n in range(12)))
     report = strict.run_once()
     assert report.counts == {"filed": 12}
@@ -113,12 +116,21 @@ def test_a_flood_is_filed_unanswered_and_the_secretary_hears_of_it_once(strict):
         flooded = list(s.scalars(select(Event.article_id).where(Event.kind == "flood")))
         assert len(flooded) == 7
         reference = s.get_one(Article, flooded[0]).reference
-    # The secretary sends one on: the board is asked now.
-    done = strict.worker.intake.release(reference)
-    assert done == f"{reference} released to the board"
-    strict.run_once()
-    assert len(strict.sink.to(HEAD)) == 6
-    assert strict.worker.intake.release(reference).endswith("is not waiting after a flood")
+    # The secretary sends one on from the command line: the board is asked now, and only once.
+    config = ["--config", str(strict.settings.source)]
+    def queued_for_it() -> list[list[str]]:
+        with strict.transaction() as s:
+            return [r.recipients for r in s.scalars(select(OutboxMessage).where(OutboxMessage.article_id == flooded[0]))]
+
+    assert queued_for_it() == []
+    assert cli.main([*config, "release", reference]) == 0
+    assert f"{reference} released to the board" in capsys.readouterr().out
+    queued = queued_for_it()   # the daemon sends them (the command runs on the real clock, the test's is older)
+    assert [HEAD] in queued and len(queued) == 2   # the secretary's new-article notice and the head's request
+    assert cli.main([*config, "release", reference, "BBT-2026-0001"]) == 1
+    said = capsys.readouterr().out
+    assert f"{reference} is not waiting after a flood" in said and "BBT-2026-0001 is not waiting" in said
+    assert queued_for_it() == queued
 
 
 def test_automatic_answers_to_one_correspondent_are_capped_for_24_hours(strict, clock):

@@ -34,7 +34,11 @@ def _child(kind: str, data: bytes, limit: int) -> tuple[str, str | None]:
 def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+        context = multiprocessing.get_context("forkserver")
+        # The server imports what extraction needs once. Each child still imports the parent's __main__,
+        # as multiprocessing always does: an entry point must guard its main (mailbot/__main__.py does).
+        context.set_forkserver_preload(["mailbot.mail.attachments"])
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
     return _pool
 
 
@@ -63,23 +67,26 @@ def extract(kind: str, data: bytes, limits: LimitSettings) -> Extracted:
     """The text of a .docx or .odt, at most `extraction_chars`. One file at a time per process: the child
     is shared."""
     with _lock:
-        pool = _executor()
-        try:
-            future = pool.submit(_child, kind, data, limits.extraction_chars)
-            text, encoding = future.result(timeout=limits.extraction_seconds)
-            return Extracted(text, encoding)
-        except FutureTimeout:
-            log.warning("text extraction over its time limit; child killed",
-                        extra={"kind": kind, "size": len(data), "seconds": limits.extraction_seconds})
-            _discard(pool)
-            return Extracted(problem=f"không đọc được nội dung tệp trong {limits.extraction_seconds:g} giây")
-        except BrokenProcessPool:
-            log.warning("text extraction child died", extra={"kind": kind, "size": len(data)})
-            _discard(pool)
-            return Extracted(problem="đọc nội dung tệp làm hỏng tiến trình đọc (tệp có thể được tạo để tấn công)")
-        except Exception:  # noqa: BLE001 - a preview is a courtesy; the file itself was checked
-            log.warning("text extraction failed", extra={"kind": kind, "size": len(data)})
-            return Extracted()
+        for attempt in (1, 2):
+            pool = _executor()
+            try:
+                future = pool.submit(_child, kind, data, limits.extraction_chars)
+                text, encoding = future.result(timeout=limits.extraction_seconds)
+                return Extracted(text, encoding)
+            except FutureTimeout:
+                log.warning("text extraction over its time limit; child killed",
+                            extra={"kind": kind, "size": len(data), "seconds": limits.extraction_seconds})
+                _discard(pool)
+                return Extracted(problem=f"không đọc được nội dung tệp trong {limits.extraction_seconds:g} giây")
+            except BrokenProcessPool:
+                # A child may have died of an earlier file, or of something else: the file gets a fresh
+                # child once, and is quarantined only if it kills that one too.
+                log.warning("text extraction child died", extra={"kind": kind, "size": len(data), "try": attempt})
+                _discard(pool)
+            except Exception:  # noqa: BLE001 - a preview is a courtesy; the file itself was checked
+                log.warning("text extraction failed", extra={"kind": kind, "size": len(data)})
+                return Extracted()
+        return Extracted(problem="đọc nội dung tệp làm hỏng tiến trình đọc (tệp có thể được tạo để tấn công)")
 
 
 def shutdown() -> None:
