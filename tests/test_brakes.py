@@ -91,6 +91,18 @@ def test_a_responder_writing_new_mail_with_the_same_text_is_stopped_by_the_repea
         assert any("giống hệt" in r for r in s.scalars(select(InboundMessage.reason)))
 
 
+def test_a_responder_answering_at_once_with_new_words_each_time_is_stopped_by_its_speed(board):
+    """No header, no out-of-office wording, a different text each time: the third answer to our mail within
+    ten minutes, carrying no command, is a responder's."""
+    board.say(submission(1))
+    seen = run_responder(board, AUTHOR[1], lambda r, n: answer(
+        r, AUTHOR, f"RE: Tin ({n})", f"Đã nhận thư lúc {n} giờ {n * 7 % 60} phút, xin cảm ơn quý cơ quan."))
+    assert seen[-10:] == [seen[-1]] * 10 and seen[-1] <= 4
+    with board.transaction() as s:
+        reasons = list(s.scalars(select(InboundMessage.reason).where(InboundMessage.rule == "auto-reply")))
+    assert any("lần trong 10 phút" in r for r in reasons)
+
+
 @pytest.fixture
 def strict(tmp_path, database_url, dovecot, smtp_sink, clock):
     settings = write_settings(tmp_path, database_url, dovecot.url, smtp_sink.url,

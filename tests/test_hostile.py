@@ -380,3 +380,35 @@ def test_a_child_that_died_of_something_else_is_replaced_and_the_file_read():
         process.join()
     again = extraction.extract("docx", doc, LimitSettings())
     assert again.problem == "" and "Nội dung thông báo." in again.text
+
+
+def test_files_are_checked_and_read_before_the_filing_transaction_opens(board, monkeypatch):
+    from contextlib import contextmanager
+
+    from mailbot.inbound import intake as intake_module
+    open_transactions = []
+    checked_inside: list[bool] = []
+    real_transaction, real_inspect = type(board.app.db).transaction, intake_module.files.inspect
+
+    @contextmanager
+    def counted(self):
+        open_transactions.append(1)
+        try:
+            with real_transaction(self) as s:
+                yield s
+        finally:
+            open_transactions.pop()
+
+    def inspect_watched(*args, **kwargs):
+        checked_inside.append(bool(open_transactions))
+        return real_inspect(*args, **kwargs)
+
+    monkeypatch.setattr(type(board.app.db), "transaction", counted)
+    monkeypatch.setattr(intake_module.files, "inspect", inspect_watched)
+    raw = samples.build("gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD, subject="Tin",
+                        text=f"Tin.\n\n{SIGNATURE}", files=(
+                            samples.File("tin.docx", DOCX, samples.docx_bytes("Tin", ["Nội dung tin."])),))
+    assert board.say(raw).counts == {"filed": 1}
+    assert checked_inside == [False]
+    with board.transaction() as s:
+        assert "Nội dung tin." in s.scalars(select(Attachment.text_preview)).one()
