@@ -412,3 +412,25 @@ def test_files_are_checked_and_read_before_the_filing_transaction_opens(board, m
     assert checked_inside == [False]
     with board.transaction() as s:
         assert "Nội dung tin." in s.scalars(select(Attachment.text_preview)).one()
+
+
+def test_tries_cut_short_by_a_database_outage_do_not_count_against_the_message(board, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    intake = board.worker.intake
+    real = type(intake)._process
+    outages = [1, 2, 3]
+
+    def flaky(self, raw, sha, source):
+        if outages:
+            outages.pop()
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real(self, raw, sha, source)
+
+    monkeypatch.setattr(type(intake), "_process", flaky)
+    raw = plain(body="Tin gửi lúc cơ sở dữ liệu gián đoạn.")
+    for _ in range(3):
+        with pytest.raises(OperationalError):
+            intake.process(raw)
+    outcome = intake.process(raw)
+    assert outcome.rule == "submission" and outcome.disposition == "filed"

@@ -129,6 +129,7 @@ class Intake:
         self.review = review
         self.questions = questions
         # What each rule's action does: the one map from a decision to its effect.
+        self._cut_short: set[str] = set()   # messages whose last try a database outage ended
         self.handlers: dict[rules.Action, Callable[[Session, Taken], str | None]] = {
             rules.Action.NOTHING: lambda s, t: None,
             rules.Action.HOLD: self._hold,
@@ -164,7 +165,9 @@ class Intake:
             except Exception as exc:
                 if is_unavailable(exc):
                     # The database went away, not the message: nothing was committed, and the caller
-                    # must not mark it done; it is taken again once the database is back.
+                    # must not mark it done; it is taken again once the database is back, and that try
+                    # is not counted against the message.
+                    self._cut_short.add(sha)
                     raise
                 if isinstance(exc, IntegrityError) and attempt == 1:
                     continue   # another process stored the same bytes meanwhile: the second try finds them
@@ -183,7 +186,10 @@ class Intake:
         if row is None:
             row = IntakeAttempt(agency=self.agency.slug, raw_sha256=sha, attempts=0, started_at=self.now())
             s.add(row)
-        row.attempts += 1
+        if sha in self._cut_short:
+            self._cut_short.discard(sha)   # the last try ended in a database outage, not in this message
+        else:
+            row.attempts += 1
         if row.attempts > 1 and not row.problem:
             row.problem = "lần xử lý trước bị dừng giữa chừng (tiến trình bị tắt hoặc treo)"
         row.started_at = self.now()
