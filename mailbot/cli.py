@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -170,6 +171,46 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"#{r['id']:<5} {r['disposition']:<9} {r['from'][:32]:<32} {r['subject'][:50]}\n"
                   f"       {r['rule']}: {r['reason']}")
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Per agency: the mailbox, what is held and why, the outbox, reminders due; the daemon's heartbeat."""
+    settings = _load(args)
+    app = _current(settings)
+    now = datetime.now(TZ)
+    with app.db.transaction() as s:
+        agencies = [views.status(s, a, now) for a in settings.agencies if not args.agency or a.slug == args.agency]
+    app.close()
+    heartbeat = Path(settings.storage_dir) / "heartbeat"
+    age = round(time.time() - heartbeat.stat().st_mtime) if heartbeat.exists() else None
+    problems = _heartbeat_problems(heartbeat)
+    if args.json:
+        print(json.dumps({"daemon": {"heartbeat_age_seconds": age, "problems": problems}, "agencies": agencies},
+                         ensure_ascii=False, indent=2))
+        return 0
+    print(f"daemon: {'no heartbeat' if age is None else f'heartbeat {age} s ago'}"
+          f"{'; ' + '; '.join(problems) if problems else ''}")
+    for a in agencies:
+        box, out = a["mailbox"], a["outbox"]
+        lag = f"{box['lag_seconds'] // 60} min ago" if box["lag_seconds"] is not None else "never"
+        print(f"{a['agency']}: last message {lag}; "
+              + ("; ".join(f"lease {x['name']} held by {x['holder']} until {vn(x['expires_at'])}"
+                           for x in box["leases"]) or "no lease held"))
+        print(f"  held: {a['held']['total']}" + "".join(f", {k} {v}" for k, v in a["held"]["by_rule"].items()))
+        print(f"  outbox: {out['pending']} pending ({out['failing']} retrying), {out['failed']} failed, "
+              f"{out['partial']} partly sent, {out['sent']} sent")
+        print(f"  reminders due: {a['reminders_due']}"
+              f"{'' if a['reminders_sent_in_office_hours'] else ' (sent in office hours)'}")
+        if a["tries_in_progress"]:
+            print(f"  messages being tried (poison guard): {a['tries_in_progress']}")
+    return 0
+
+
+def _heartbeat_problems(heartbeat: Path) -> list[str]:
+    try:
+        return list(json.loads(heartbeat.read_text()).get("problems", []))
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -446,11 +487,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(Path(args.dir))
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" outside an installation."""
+    from importlib import metadata
+    try:
+        return metadata.version("mailbot")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailbot", description=__doc__)
     parser.add_argument("--config", default=os.environ.get("MAILBOT_CONFIG", DEFAULT_CONFIG),
                         help=f"settings file (default: $MAILBOT_CONFIG or {DEFAULT_CONFIG})")
     parser.add_argument("--log-level", default=os.environ.get("MAILBOT_LOG_LEVEL", "WARNING"))
+    parser.add_argument("--version", action="version", version=f"mailbot {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="watch the mailboxes (or one pass with --once)")
@@ -468,6 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", action="store_true", help="citizens' questions and feedback")
     p.add_argument("--agency")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("status", help="per agency: mailbox, held mail by reason, outbox, reminders due")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--agency")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("show", help="one article or question: people, files, messages in and out, deadlines, history")
     p.add_argument("reference")

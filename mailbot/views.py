@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbot.articles.workflow import STATUS_LABELS_VI
+from mailbot.config import Agency
+from mailbot.jobs import reminders
 from mailbot.questions import service as questions
-from mailbot.storage.models import Article, Attachment, Deadline, Event, InboundMessage, OutboxMessage, Question
+from mailbot.storage.models import (
+    Article,
+    Attachment,
+    Deadline,
+    Event,
+    InboundMessage,
+    IntakeAttempt,
+    Lease,
+    MailboxState,
+    OutboxMessage,
+    Question,
+    ReminderSent,
+)
 
 
 def _iso(d: datetime | None) -> str | None:
@@ -130,3 +144,43 @@ def question_detail(s: Session, reference: str, agency: str | None = None) -> di
         "deadlines": _deadline_rows(limits),
         "history": _history_rows(events),
     }
+
+
+def status(s: Session, agency: Agency, now: datetime) -> dict:
+    """What one agency's mailbot is doing, for `mailbot status`: its mailbox, what waits for people, the
+    outbox, and the reminders due and not yet sent."""
+    slug = agency.slug
+    checkpoints = [{"mailbox": m.mailbox, "last_uid": m.last_uid, "updated_at": _iso(m.updated_at)}
+                   for m in s.scalars(select(MailboxState).where(MailboxState.agency == slug))]
+    leases = [{"name": lease.name, "holder": lease.holder, "expires_at": _iso(lease.expires_at)}
+              for lease in s.scalars(select(Lease).where(Lease.agency == slug).order_by(Lease.name))]
+    last = s.scalar(select(func.max(InboundMessage.received_at)).where(InboundMessage.agency == slug))
+    held = dict(s.execute(select(InboundMessage.rule, func.count()).where(
+        InboundMessage.agency == slug, InboundMessage.disposition == "held").group_by(InboundMessage.rule)).all())
+    outbox = dict(s.execute(select(OutboxMessage.status, func.count()).where(
+        OutboxMessage.agency == slug).group_by(OutboxMessage.status)).all())
+    failing = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.agency == slug, OutboxMessage.status == "pending", OutboxMessage.attempts > 0)) or 0
+    due = 0
+    for deadline in s.scalars(select(Deadline).where(Deadline.agency == slug, Deadline.closed_at.is_(None))):
+        passed = reminders.thresholds(agency, deadline, now)
+        if passed:
+            sent = set(s.scalars(select(ReminderSent.threshold).where(ReminderSent.deadline_id == deadline.id)))
+            due += len(set(passed) - sent)
+    return {
+        "agency": slug,
+        "mailbox": {"checkpoints": checkpoints, "last_message_at": _iso(last),
+                    "lag_seconds": round((now - _aware(last)).total_seconds()) if last else None, "leases": leases},
+        "held": {"total": sum(held.values()), "by_rule": dict(sorted(held.items()))},
+        "tries_in_progress": s.scalar(select(func.count()).select_from(IntakeAttempt).where(
+            IntakeAttempt.agency == slug)) or 0,
+        "outbox": {"pending": outbox.get("pending", 0), "failing": failing, "failed": outbox.get("failed", 0),
+                   "partial": outbox.get("partial", 0), "sent": outbox.get("sent", 0),
+                   "bounced": outbox.get("bounced", 0)},
+        "reminders_due": due,
+        "reminders_sent_in_office_hours": reminders.in_office_hours(agency, now),
+    }
+
+
+def _aware(d: datetime) -> datetime:
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)

@@ -130,3 +130,28 @@ def test_questions_digest_report_and_sweep_from_the_command_line(tmp_path):
     assert bad.returncode != 0 and "YYYY-MM" in bad.stderr
     swept = mailbot("--config", config_path, "sweep", env=env)
     assert swept.returncode == 0 and swept.stdout.startswith("stp: sent")
+
+
+def test_version_and_status_after_a_pass_over_dovecot(tmp_path, dovecot, smtp_sink):
+    version = mailbot("--version")
+    assert version.returncode == 0 and re.fullmatch(r"mailbot \d+\.\d+\.\d+\S*\n", version.stdout)
+    settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", dovecot.url, smtp_sink.url)
+    env = {"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD}
+    config_path = str(settings.source)
+    dovecot.deliver(samples.build("outlook", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD,
+                                  subject="[TIN] Hội nghị tổng kết",
+                                  text="Tin hội nghị.\n\nNguyễn Văn An\nPhòng PBGDPL\nĐT: 0912 345 678"),
+                    samples.build("gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD,
+                                  subject="", text=""))
+    assert mailbot("--config", config_path, "run", "--once", "--backlog", "process", env=env).returncode == 0
+    run = mailbot("--config", config_path, "status", "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    status = json.loads(run.stdout)
+    [stp] = status["agencies"]
+    assert stp["agency"] == "stp" and stp["held"] == {"total": 1, "by_rule": {"empty": 1}}
+    assert stp["outbox"]["sent"] >= 3 and stp["outbox"]["pending"] == stp["outbox"]["failed"] == 0
+    assert stp["mailbox"]["checkpoints"][0]["last_uid"] == 2 and stp["mailbox"]["lag_seconds"] >= 0
+    assert stp["reminders_due"] == 0 and stp["tries_in_progress"] == 0
+    assert status["daemon"]["heartbeat_age_seconds"] is None   # run --once writes none
+    text = mailbot("--config", config_path, "status", env=env)
+    assert text.returncode == 0 and "held: 1, empty 1" in text.stdout and "outbox: 0 pending" in text.stdout
