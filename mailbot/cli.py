@@ -20,7 +20,7 @@ from mailbot.app import App, NotSetUp
 from mailbot.inbound.rules import Disposition
 from mailbot.inbound.sources import BacklogDecisionNeeded
 from mailbot.jobs import periodic as periodic_mail
-from mailbot.logs import setup_logging
+from mailbot.logs import FORMATS, setup_logging
 from mailbot.reports import stats as stats_module
 from mailbot.reports import workbook as report_files
 from mailbot.storage.coordination import AlreadyRunning, single_daemon
@@ -34,7 +34,10 @@ DEFAULT_CONFIG = "config/mailbot.toml"
 
 def _load(args: argparse.Namespace) -> config.Settings:
     try:
-        return config.load(args.config)
+        settings = config.load(args.config)
+        if args.log_format is None and settings.service.log_format != "text":
+            setup_logging(args.log_level, settings.service.log_format)   # the file's choice, unless given
+        return settings
     except config.ConfigError as exc:
         print(f"mailbot: {len(exc.problems)} problem(s) in the configuration:", file=sys.stderr)
         for p in exc.problems:
@@ -211,6 +214,26 @@ def _heartbeat_problems(heartbeat: Path) -> list[str]:
         return list(json.loads(heartbeat.read_text()).get("problems", []))
     except (OSError, ValueError, AttributeError):
         return []
+
+
+def cmd_archive_verify(args: argparse.Namespace) -> int:
+    """Every stored raw message and file against its SHA-256; exit 1 naming each one that is missing or changed."""
+    settings = _load(args)
+    app = _current(settings)
+    bad: list[str] = []
+    checked = 0
+    with app.db.transaction() as s:
+        for blob in views.stored_blobs(s):
+            checked += 1
+            store = app.raw_store if blob.raw else app.file_store
+            problem = store.verify(blob.sha256, blob.suffix)
+            if problem:
+                bad.append(f"{blob.label} ({store.path(blob.sha256, blob.suffix)}): {problem}")
+    app.close()
+    for line in bad:
+        print(f"BAD {line}")
+    print(f"{checked} stored files checked, {len(bad)} bad")
+    return 1 if bad else 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -501,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=os.environ.get("MAILBOT_CONFIG", DEFAULT_CONFIG),
                         help=f"settings file (default: $MAILBOT_CONFIG or {DEFAULT_CONFIG})")
     parser.add_argument("--log-level", default=os.environ.get("MAILBOT_LOG_LEVEL", "WARNING"))
+    parser.add_argument("--log-format", choices=FORMATS, default=os.environ.get("MAILBOT_LOG_FORMAT"),
+                        help="text (key=value) or json (one object a line); default: the log_format setting")
     parser.add_argument("--version", action="version", version=f"mailbot {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -524,6 +549,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--agency")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("archive", help="the archive: `archive verify` checks every stored file against its hash")
+    archive = p.add_subparsers(dest="archive_command", required=True)
+    q = archive.add_parser("verify", help="every raw message and file against its SHA-256; exit 1 naming the bad")
+    q.set_defaults(func=cmd_archive_verify)
 
     p = sub.add_parser("show", help="one article or question: people, files, messages in and out, deadlines, history")
     p.add_argument("reference")
@@ -572,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format or "text")
     return args.func(args)
 
 

@@ -1,9 +1,10 @@
-"""Logging: one logger per concern (mailbot.intake, mailbot.outbox ...), key=value lines, addresses and phones
-redacted. A traceback is logged as its frames and its exception's type only: an exception's message may
+"""Logging: one logger per concern (mailbot.intake, mailbot.outbox ...), key=value lines or one JSON object a
+line, addresses and phones redacted. A traceback is logged as its frames and its exception's type only: an exception's message may
 quote a citizen's address, name or question (a database error quotes the row), and never reaches a log."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -51,9 +52,28 @@ class KeyValueFormatter(logging.Formatter):
         return "\n".join(f"  {line}" for line in chain) if chain else f"  {getattr(exc_type, '__name__', '?')}"
 
 
-def setup_logging(level: str = "WARNING") -> None:
+class JsonFormatter(KeyValueFormatter):
+    """One JSON object per line: time, level, logger, message, the record's extras, and the traceback's frames;
+    every string redacted as in the key=value lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {"time": self.formatTime(record), "level": record.levelname,
+                                    "logger": record.name, "message": redact(record.getMessage())}
+        for key, value in vars(record).items():
+            if key not in _STANDARD:
+                entry[key] = redact(value) if isinstance(value, str) else value if isinstance(
+                    value, (int, float, bool)) or value is None else redact(repr(value))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info).strip()
+        return json.dumps(entry, ensure_ascii=False)
+
+
+FORMATS = ("text", "json")
+
+
+def setup_logging(level: str = "WARNING", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
     root = logging.getLogger("mailbot")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

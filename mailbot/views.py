@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
@@ -180,6 +182,24 @@ def status(s: Session, agency: Agency, now: datetime) -> dict:
         "reminders_due": due,
         "reminders_sent_in_office_hours": reminders.in_office_hours(agency, now),
     }
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    raw: bool        # a raw message (the raw store) or an attachment (the file store)
+    sha256: str
+    suffix: str
+    label: str       # what it is, for the administrator
+
+
+def stored_blobs(s: Session) -> Iterator[StoredBlob]:
+    """Every file the database says is stored: each message's raw bytes, then each attachment."""
+    for row_id, agency, sha in s.execute(select(InboundMessage.id, InboundMessage.agency, InboundMessage.raw_sha256)
+                                         .order_by(InboundMessage.id)):
+        yield StoredBlob(True, sha, ".eml", f"{agency} message #{row_id}")
+    for row_id, agency, sha, name in s.execute(select(Attachment.id, Attachment.agency, Attachment.sha256,
+                                                      Attachment.filename).order_by(Attachment.id)):
+        yield StoredBlob(False, sha, "", f"{agency} file #{row_id} {name!r}")
 
 
 def _aware(d: datetime) -> datetime:

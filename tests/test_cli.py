@@ -155,3 +155,50 @@ def test_version_and_status_after_a_pass_over_dovecot(tmp_path, dovecot, smtp_si
     assert status["daemon"]["heartbeat_age_seconds"] is None   # run --once writes none
     text = mailbot("--config", config_path, "status", env=env)
     assert text.returncode == 0 and "held: 1, empty 1" in text.stdout and "outbox: 0 pending" in text.stdout
+
+
+def test_json_logs_one_object_a_line_named_per_concern_without_personal_data(tmp_path, dovecot, smtp_sink):
+    settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", dovecot.url, smtp_sink.url)
+    with open(settings.source, "a", encoding="utf-8") as fh:
+        fh.write('\n[service]\nlog_format = "json"\n')
+    env = {"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD}
+    citizen = ("Trần Thị Hoa", "tran.thi.hoa@gmail.com")
+    dovecot.deliver(samples.build("gmail", sender=citizen, to=BOARD, subject="Xin hỏi về thủ tục cấp phép",
+                                  text="Xin hỏi thủ tục cấp giấy phép xây dựng?\n\nTrần Thị Hoa\nĐT: 0912 345 678"))
+    run = mailbot("--config", str(settings.source), "--log-level", "INFO", "run", "--once", "--backlog", "process",
+                  env=env)
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    assert lines and all({"time", "level", "logger", "message"} <= set(entry) for entry in lines)
+    assert "mailbot.intake" in {entry["logger"] for entry in lines} and all(e["logger"].startswith("mailbot.") for e in lines)
+    taken = next(entry for entry in lines if entry["message"] == "message taken in")
+    assert taken["disposition"] == "question" and taken["rule"] == "citizen-question"
+    for secret in (citizen[1], citizen[0], "0912 345 678"):
+        assert secret not in run.stderr
+    # --log-format wins over the file.
+    text = mailbot("--config", str(settings.source), "--log-format", "text", "--log-level", "INFO", "run", "--once",
+                   env=env)
+    assert text.returncode == 0 and not any(line.startswith("{") for line in text.stderr.splitlines())
+
+
+def test_archive_verify_names_every_missing_or_changed_file(tmp_path, dovecot, smtp_sink):
+    settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", dovecot.url, smtp_sink.url)
+    env = {"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD}
+    config_path = str(settings.source)
+    photo = samples.File("anh.jpg", "image/jpeg", samples.jpeg_bytes(3))
+    for n in range(2):
+        dovecot.deliver(samples.build("gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD,
+                                      subject=f"[ẢNH] Ảnh {n}", text=f"Ảnh {n}.\n\nNguyễn Văn An\nPhòng PBGDPL\n"
+                                      "ĐT: 0912 345 678", files=(photo,) if n == 0 else ()))
+    assert mailbot("--config", config_path, "run", "--once", "--backlog", "process", env=env).returncode == 0
+    good = mailbot("--config", config_path, "archive", "verify", env=env)
+    assert good.returncode == 0 and "3 stored files checked, 0 bad" in good.stdout
+    store = settings.storage_dir
+    [stored_photo] = [p for p in (store / "files").rglob("*") if p.is_file()]
+    stored_photo.write_bytes(b"changed")
+    raws = sorted(p for p in (store / "raw").rglob("*.eml"))
+    raws[0].unlink()
+    bad = mailbot("--config", config_path, "archive", "verify", env=env)
+    assert bad.returncode == 1 and "3 stored files checked, 2 bad" in bad.stdout
+    assert "'anh.jpg'" in bad.stdout and "changed (its hash no longer matches)" in bad.stdout
+    assert "missing" in bad.stdout and bad.stdout.count("BAD ") == 2

@@ -228,6 +228,7 @@ class DeliveryTable(Table):
 
 
 class ServiceTable(Table):
+    log_format: Literal["text", "json"] = "text"
     lease_seconds: Annotated[float, Field(ge=5, le=600)] = 45
     database_retry_max_seconds: Annotated[float, Field(gt=0)] = 60
 

@@ -292,6 +292,7 @@ class ServiceSettings:
 
     lease_seconds: float = 45
     database_retry_max_seconds: float = 60
+    log_format: str = "text"              # or "json": one object per line
 
 
 @dataclass(frozen=True)

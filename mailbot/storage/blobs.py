@@ -35,3 +35,18 @@ class BlobStore:
 
     def get(self, sha256: str, suffix: str = "") -> bytes:
         return self.path(sha256, suffix).read_bytes()
+
+    def verify(self, sha256: str, suffix: str = "") -> str:
+        """"" when the stored file is there and still hashes to its name; else what is wrong with it.
+        Read in chunks: a 50 MB message is not held whole."""
+        path = self.path(sha256, suffix)
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return "missing"
+        except OSError as exc:
+            return f"unreadable ({type(exc).__name__})"
+        return "" if digest.hexdigest() == sha256 else "changed (its hash no longer matches)"
