@@ -81,6 +81,17 @@ class Health:
         self._lock = threading.Lock()
         self._problems: dict[str, tuple[str, float]] = {}
         self._busy: dict[str, tuple[float, float]] = {}   # what -> (since, allowed seconds)
+        self._reading: dict[str, tuple[float, float]] = {}   # mailbox -> (last read, allowed seconds)
+
+    def read(self, mailbox: str, allowed: float) -> None:
+        """The mailbox was read just now (a pass, or a message of one); past `allowed` without, it is stale."""
+        with self._lock:
+            self._reading[mailbox] = (time.monotonic(), allowed)
+
+    def not_reading(self, mailbox: str) -> None:
+        """Another process holds the mailbox (or this one stopped reading it): its age is no problem here."""
+        with self._lock:
+            self._reading.pop(mailbox, None)
 
     @contextmanager
     def busy(self, what: str, allowed: float) -> Iterator[None]:
@@ -126,7 +137,9 @@ class Health:
         with self._lock:
             return [f"{what} unavailable: {error}" for what, (error, _) in self._problems.items()] + [
                 f"{what} busy for {now - since:.0f} s, over its {allowed:g} s" for what, (since, allowed)
-                in self._busy.items() if now - since > allowed]
+                in self._busy.items() if now - since > allowed] + [
+                f"mailbox of {what} not read for {now - at:.0f} s (limit {allowed:g} s)" for what, (at, allowed)
+                in self._reading.items() if now - at > allowed]
 
 
 class LeaseLost(Exception):
@@ -230,6 +243,7 @@ class Worker:
             self.source.done(key)  # after the commit: a crash before this means a no-op repeat
             if self._dispatcher is not None:
                 self._dispatcher.kick()
+            self.health.read(self.agency.slug, self.service.mailbox_stale_seconds)
             if progress:
                 progress(n, outcome.disposition)
         sent, failed = self.send_due()   # the reminders due now, then the outbox (or its sender thread)
@@ -417,6 +431,7 @@ class Worker:
                 try:
                     while not stop.is_set() and not self._lost.is_set():
                         self.run_pass()
+                        self.health.read(self.agency.slug, self.service.mailbox_stale_seconds)
                         self.health.recovered("database", self.agency.slug)
                         self.health.recovered("mail server", self.agency.slug)
                         backoff = 1.0
@@ -425,6 +440,8 @@ class Worker:
                 finally:
                     self._reading.clear()
                     self.source.close()   # a new holder reads the checkpoint afresh
+                    if stop.is_set() or self._lost.is_set():
+                        self.health.not_reading(self.agency.slug)
             except (BacklogDecisionNeeded, PlaintextRefused):
                 raise
             except LeaseLost:

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from mailbot import config, views
@@ -345,8 +345,13 @@ def cmd_health(args: argparse.Namespace) -> int:
     try:
         with app.db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+        with app.db.transaction() as s:
+            stuck = views.stuck_mail(s, datetime.now(TZ) - timedelta(minutes=settings.service.outbox_stuck_minutes))
+        if stuck:
+            problems.append(f"{stuck} mail(s) retrying for over {settings.service.outbox_stuck_minutes:g} min: "
+                            "the mail server keeps refusing or is unreachable (`mailbot status`)")
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"database does not answer: {exc}")
+        problems.append(f"database does not answer: {type(exc).__name__}")
     finally:
         app.close()
     for p in problems:

@@ -184,6 +184,13 @@ def status(s: Session, agency: Agency, now: datetime) -> dict:
     }
 
 
+def stuck_mail(s: Session, since: datetime) -> int:
+    """Mail still pending after failed attempts, queued before `since`: the server keeps refusing it."""
+    return s.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.status == "pending", OutboxMessage.attempts > 0,
+        OutboxMessage.created_at < since)) or 0
+
+
 @dataclass(frozen=True)
 class StoredBlob:
     raw: bool        # a raw message (the raw store) or an attachment (the file store)

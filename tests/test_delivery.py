@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from mailbot import cli
+from mailbot.app import Health
 from mailbot.outbound import outbox
 from mailbot.storage.models import OutboxMessage, OutboxStatus, ReminderSent
-from tests.conftest import ADMIN, BOARD, HEAD
+from tests.conftest import ADMIN, BOARD, HEAD, SECRETARY
 from tests.review_helpers import plain_of, subject_of
 from tests.servers import Dovecot
 
@@ -244,3 +245,35 @@ def test_health_reports_what_the_daemon_says_is_wrong(board, capsys, monkeypatch
     assert "unhealthy: database unavailable" in capsys.readouterr().err
     cli.write_heartbeat(heartbeat, [])
     assert cli.main(["--config", str(board.settings.source), "health"]) == 0
+
+
+def test_health_fails_while_mail_keeps_being_refused_for_too_long(board, capsys, monkeypatch):
+    """The board's clock is a week behind the command's: a 4xx-refused mail of the board's pass has been
+    retrying for longer than [service] outbox_stuck_minutes when `health` looks."""
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", Dovecot.PASSWORD)
+    heartbeat = board.settings.storage_dir / "heartbeat"
+    heartbeat.parent.mkdir(parents=True, exist_ok=True)
+    cli.write_heartbeat(heartbeat, [])
+    config = ["--config", str(board.settings.source), "health"]
+    assert cli.main(config) == 0
+    board.sink.handler.rcpt_replies = {a: "451 4.3.0 try later" for a in (SECRETARY, "an.nv@binhphuoc.gov.vn",
+                                                                          "hung.tv@binhphuoc.gov.vn")}
+    from tests import samples
+    board.say(samples.build("gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD, subject="Tin",
+                            text="Tin.\n\nNguyễn Văn An\nChuyên viên Phòng PBGDPL\nĐT: 0912 345 678"))
+    capsys.readouterr()
+    assert cli.main(config) == 1
+    assert "retrying for over 60 min" in capsys.readouterr().err
+
+
+def test_a_mailbox_not_read_for_too_long_is_a_health_problem():
+    health = Health()
+    health.read("stp", allowed=0.001)
+    time.sleep(0.01)
+    assert health.problems() and health.problems()[0].startswith("mailbox of stp not read for")
+    health.read("stp", allowed=600)
+    assert health.problems() == []
+    health.read("stp", allowed=0.001)
+    health.not_reading("stp")   # another process holds it now
+    time.sleep(0.01)
+    assert health.problems() == []

@@ -229,6 +229,8 @@ class DeliveryTable(Table):
 
 class ServiceTable(Table):
     log_format: Literal["text", "json"] = "text"
+    mailbox_stale_seconds: Annotated[float, Field(ge=60)] = 600
+    outbox_stuck_minutes: Annotated[float, Field(gt=0)] = 60
     lease_seconds: Annotated[float, Field(ge=5, le=600)] = 45
     database_retry_max_seconds: Annotated[float, Field(gt=0)] = 60
 
