@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 
+from mailbot import metrics
 from mailbot.articles import deadlines
 from mailbot.articles.notices import ArticleNotices
 from mailbot.articles.review import Review
@@ -249,11 +250,13 @@ class Worker:
         sent, failed = self.send_due()   # the reminders due now, then the outbox (or its sender thread)
         report.sent += sent
         report.failed += failed
+        metrics.LAST_PASS.labels(self.agency.slug).set_to_current_time()
         return report
 
     def deliver(self, keep_going: Callable[[], bool] = lambda: True) -> outbox.Delivered:
         """Send what the outbox holds until nothing is due (or `keep_going` says stop); then tell the
         administrator of failures."""
+        started = time.monotonic()
         done = outbox.deliver(self.db, self.agency, self.transport, self.now, policy=self.delivery,
                               claimer=self.holder, keep_going=keep_going)
         with self.db.transaction() as s:
@@ -264,6 +267,9 @@ class Worker:
                                   claimer=self.holder, keep_going=keep_going)
             done.sent += more.sent
             done.failed += more.failed
+        metrics.OUTBOX.labels(self.agency.slug, "sent").inc(done.sent)
+        metrics.OUTBOX.labels(self.agency.slug, "failed").inc(done.failed)
+        metrics.SEND_SECONDS.labels(self.agency.slug).observe(time.monotonic() - started)
         return done
 
     def send_due(self, periodic: bool = False) -> tuple[int, int]:
@@ -271,10 +277,12 @@ class Worker:
         mail that came due; then deliver what the outbox holds."""
         with self._sweeping:
             sv = self.services
-            reminders.sweep(self.db, self.agency, sv.review, sv.questions, sv.article_notices, sv.question_notices,
-                            self.now())
+            queued = reminders.sweep(self.db, self.agency, sv.review, sv.questions, sv.article_notices,
+                                     sv.question_notices, self.now())
+            metrics.REMINDERS.labels(self.agency.slug).inc(queued)
             if periodic:
-                periodic_mail.sweep(self.db, self.agency, sv.periodic_notices, self.now())
+                metrics.PERIODIC.labels(self.agency.slug).inc(
+                    periodic_mail.sweep(self.db, self.agency, sv.periodic_notices, self.now()))
         if self._dispatcher is not None:
             self._dispatcher.kick()   # the sender thread sends it: one sender per process
             return 0, 0
@@ -527,6 +535,19 @@ class App:
                       transport or outbox.transport_for(agency.outgoing, self.settings.delivery), now=self.now,
                       delivery=self.settings.delivery, service=self.settings.service, holder=self.holder,
                       health=self.health)
+
+    def queue_sizes(self) -> dict[str, dict[str, int]]:
+        """Per agency, what waits (for the metrics' gauges): outbox pending and retrying, held, reminders due."""
+        from mailbot import views
+
+        sizes = {}
+        with self.db.transaction() as s:
+            for agency in self.settings.agencies:
+                st = views.status(s, agency, self.now())
+                sizes[agency.slug] = {"outbox_pending": st["outbox"]["pending"],
+                                      "outbox_failing": st["outbox"]["failing"], "held": st["held"]["total"],
+                                      "reminders_due": st["reminders_due"]}
+        return sizes
 
     def close(self) -> None:
         self.db.dispose()

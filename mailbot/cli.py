@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from mailbot import config, views
+from mailbot import config, metrics, views
 from mailbot.app import App, NotSetUp
 from mailbot.inbound.rules import Disposition
 from mailbot.inbound.sources import BacklogDecisionNeeded
@@ -108,6 +108,11 @@ def _run(args: argparse.Namespace, settings: config.Settings, app: App) -> int:
             counts = ", ".join(f"{v} {k}" for k, v in sorted(report.counts.items())) or "no new mail"
             print(f"{agency.slug}: {counts}; sent {report.sent}, failed {report.failed}")
         return 0
+    address = args.metrics or settings.service.metrics
+    if address:
+        queues = metrics.QueueCollector(app.queue_sizes)
+        server = metrics.serve(address, queues)
+        log.info("metrics served", extra={"address": address, "port": server.server_port})
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -135,6 +140,8 @@ def _run(args: argparse.Namespace, settings: config.Settings, app: App) -> int:
             break
     for t in threads:
         t.join(timeout=15)  # a worker inside IDLE wakes within its wait; its work is transactional
+    if address:
+        metrics.stop(server, queues)
     for exc in errors:
         raise exc
     return 0
@@ -539,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backlog", choices=("ask", "process", "skip"), default="ask",
                    help="first start on a mailbox that already holds mail: process it, or skip to new mail")
     p.add_argument("--agency", help="only this agency (slug)")
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at /metrics (the daemon only)")
     p.add_argument("--wait", type=float, default=300, help="longest wait for new mail between passes (seconds)")
     p.set_defaults(func=cmd_run)
 

@@ -38,10 +38,10 @@ def settings_file(tmp_path: Path, database_url: str, dovecot, sink, lease_second
     return config.load(settings.source, environ=ENV)
 
 
-def daemon(settings: config.Settings, log: Path) -> subprocess.Popen:
+def daemon(settings: config.Settings, log: Path, *extra: str) -> subprocess.Popen:
     out = open(log, "ab")
     return subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(settings.source), "--log-level",
-                             "INFO", "run", "--backlog", "process", "--wait", "2"],
+                             "INFO", "run", "--backlog", "process", "--wait", "2", *extra],
                             env={**os.environ, **ENV}, stdout=out, stderr=out)
 
 

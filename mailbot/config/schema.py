@@ -229,6 +229,7 @@ class DeliveryTable(Table):
 
 class ServiceTable(Table):
     log_format: Literal["text", "json"] = "text"
+    metrics: Annotated[str, _matching(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}|", "HOST:PORT")] = ""
     mailbox_stale_seconds: Annotated[float, Field(ge=60)] = 600
     outbox_stuck_minutes: Annotated[float, Field(gt=0)] = 60
     lease_seconds: Annotated[float, Field(ge=5, le=600)] = 45

@@ -293,6 +293,7 @@ class ServiceSettings:
     lease_seconds: float = 45
     database_retry_max_seconds: float = 60
     log_format: str = "text"              # or "json": one object per line
+    metrics: str = ""                     # HOST:PORT serving Prometheus text at /metrics; "" serves none
     mailbox_stale_seconds: float = 600    # `health` fails when the mailbox held here was not read for this long
     outbox_stuck_minutes: float = 60      # ... or when mail has been retrying for longer than this
 

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailbot import metrics
 from mailbot.articles import contributions, deadlines, filing, sender, workflow
 from mailbot.articles.notices import ArticleNotices
 from mailbot.articles.review import Review
@@ -176,6 +177,8 @@ class Intake:
                                                                 "where": where(exc)})
                 return self._hold_after_error(raw, sha, source, exc)
             seconds = time.monotonic() - started
+            metrics.INTAKE.labels(self.agency.slug, str(outcome.disposition)).inc()
+            metrics.INTAKE_SECONDS.labels(self.agency.slug).observe(seconds)
             if seconds > limits.message_seconds:
                 log.warning("message over its time budget", extra={"sha256": sha, "seconds": round(seconds, 1)})
             return outcome
@@ -244,7 +247,9 @@ class Intake:
 
     def _command(self, s: Session, t: Taken) -> str | None:
         """A reply carrying a token: review or questions check who sent it and apply it; the reason says how it went."""
-        t.inbound.reason = self._apply_command(s, t).summary
+        result = self._apply_command(s, t)
+        metrics.COMMANDS.labels(self.agency.slug, "applied" if result.applied else "refused").inc()
+        t.inbound.reason = result.summary
         return self._reference_of(s, t.inbound)
 
     def _apply_command(self, s: Session, t: Taken) -> Result:
