@@ -223,6 +223,28 @@ def _heartbeat_problems(heartbeat: Path) -> list[str]:
         return []
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """A stored message taken in again (after a fix): decided anew; only one that changed nothing is."""
+    settings = _load(args)
+    app = _current(settings)
+    try:
+        with app.db.transaction() as s:
+            found = views.find_inbound(s, args.message, args.agency)
+        if found is None:
+            print(f"mailbot: no stored message {args.message}", file=sys.stderr)
+            return 1
+        slug, inbound_id = found
+        outcome, before = app.services(settings.agency(slug)).intake.replay(inbound_id)
+    finally:
+        app.close()
+    reference = f" {outcome.reference}" if outcome.reference else ""
+    if not outcome.new:
+        print(f"#{inbound_id}: {before}{reference} changed something already; not replayed (its effects stand)")
+        return 1
+    print(f"#{inbound_id}: {before} -> {outcome.disposition} ({outcome.rule}){reference}: {outcome.reason}")
+    return 0
+
+
 def cmd_archive_verify(args: argparse.Namespace) -> int:
     """Every stored raw message and file against its SHA-256; exit 1 naming each one that is missing or changed."""
     settings = _load(args)
@@ -562,6 +584,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--agency")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("replay", help="take a stored message in again (a held one after a fix): MESSAGE-ID or #N")
+    p.add_argument("message", metavar="MESSAGE-ID|#N")
+    p.add_argument("--agency")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("archive", help="the archive: `archive verify` checks every stored file against its hash")
     archive = p.add_subparsers(dest="archive_command", required=True)

@@ -184,6 +184,19 @@ def status(s: Session, agency: Agency, now: datetime) -> dict:
     }
 
 
+def find_inbound(s: Session, which: str, agency: str | None = None) -> tuple[str, int] | None:
+    """(agency, id) of the stored message `which` names: "#12" by number, else by its Message-ID."""
+    q = select(InboundMessage.agency, InboundMessage.id)
+    if which.startswith("#") and which[1:].isdigit():
+        q = q.where(InboundMessage.id == int(which[1:]))
+    else:
+        q = q.where(InboundMessage.message_id == which.strip().strip("<>"))
+    if agency:
+        q = q.where(InboundMessage.agency == agency)
+    found = s.execute(q.order_by(InboundMessage.id).limit(1)).first()
+    return (found[0], found[1]) if found else None
+
+
 def stuck_mail(s: Session, since: datetime) -> int:
     """Mail still pending after failed attempts, queued before `since`: the server keeps refusing it."""
     return s.scalar(select(func.count()).select_from(OutboxMessage).where(

@@ -202,3 +202,36 @@ def test_archive_verify_names_every_missing_or_changed_file(tmp_path, dovecot, s
     assert bad.returncode == 1 and "3 stored files checked, 2 bad" in bad.stdout
     assert "'anh.jpg'" in bad.stdout and "changed (its hash no longer matches)" in bad.stdout
     assert "missing" in bad.stdout and bad.stdout.count("BAD ") == 2
+
+
+def test_replay_takes_a_held_message_in_again_after_a_fix_and_never_twice(tmp_path, dovecot, smtp_sink, capsys,
+                                                                          monkeypatch):
+    from mailbot import cli
+
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", dovecot.PASSWORD)
+    database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    settings = write_settings(tmp_path, database, dovecot.url, smtp_sink.url, intake='outside_senders = "hold"')
+    config = ["--config", str(settings.source)]
+    sender = ("Lê Văn Tâm", "tam.lv@tanlap.vn")
+    dovecot.deliver(samples.build("gmail", sender=sender, to=BOARD, subject="Tin hoạt động xã Tân Lập",
+                                  message_id="tin-tan-lap-1@tanlap.vn",
+                                  text="Tin hoạt động.\n\nLê Văn Tâm\nCông chức xã Tân Lập\nĐT: 0912 345 678"))
+    assert cli.main([*config, "run", "--once", "--backlog", "process"]) == 0
+    capsys.readouterr()
+    assert cli.main([*config, "list", "--held", "--json"]) == 0
+    [held] = json.loads(capsys.readouterr().out)
+    assert held["rule"] == "outside-sender"
+    # The fix: the commune's domain is accepted now.
+    write_settings(tmp_path, database, dovecot.url, smtp_sink.url, intake='outside_senders = "hold"',
+                   extra='accepted_domains = ["binhphuoc.gov.vn", "tanlap.vn"]')
+    assert not smtp_sink.to(sender[1])
+    assert cli.main([*config, "replay", "<tin-tan-lap-1@tanlap.vn>"]) == 0
+    said = capsys.readouterr().out
+    assert "held (outside-sender) -> filed (submission) BBT-2026-0001" in said
+    assert cli.main([*config, "run", "--once"]) == 0
+    assert len(smtp_sink.to(sender[1])) == 1   # the acknowledgement, once
+    assert cli.main([*config, "replay", "#1"]) == 1
+    assert "changed something already; not replayed" in capsys.readouterr().out
+    assert cli.main([*config, "run", "--once"]) == 0
+    assert len(smtp_sink.to(sender[1])) == 1
+    assert cli.main([*config, "replay", "#99"]) == 1

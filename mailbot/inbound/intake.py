@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -213,14 +214,51 @@ class Intake:
         s.execute(delete(IntakeAttempt).where(IntakeAttempt.agency == self.agency.slug,
                                               IntakeAttempt.raw_sha256 == sha))
 
-    def _process(self, raw: bytes, sha: str, source: str) -> Outcome:
+    def replay(self, inbound_id: int) -> tuple[Outcome, str]:
+        """Take a stored message in again (a held one after a fix, say): decided anew and acted on, on its own
+        row. Only a message that changed nothing (held or ignored) is replayed; effects stay idempotent (the
+        mail it causes is keyed by the row, as the first time). Returns the outcome and what it was before."""
+        with self.db.transaction() as s:
+            row = s.get(InboundMessage, inbound_id)
+            if row is None or row.agency != self.agency.slug:
+                raise LookupError(f"no message #{inbound_id}")
+            before = f"{row.disposition} ({row.rule})"
+            sha = row.raw_sha256
+            if row.disposition not in (rules.Disposition.HELD, rules.Disposition.IGNORED) or row.article_id \
+                    or row.question_id:
+                return Outcome(row.id, row.disposition, row.rule, row.reason, self._reference_of(s, row), False), before
+        raw = self.raw_store.get(sha, ".eml")
         now = self.now()
+        prepared = self._read(raw)
+        with self.db.transaction() as s:
+            inbound = s.get_one(InboundMessage, inbound_id)
+            msg = prepared.msg
+            digest = own_text_digest(msg)
+            facts = replace(self._facts(s, msg, prepared, now, digest, replaying=inbound.id), raw_size=len(raw))
+            decision = rules.decide(msg, facts, self.agency)
+            inbound.disposition, inbound.rule = decision.disposition, decision.rule
+            inbound.reason = decision.reason
+            inbound.message_id, inbound.from_addr, inbound.from_name = msg.message_id, msg.from_addr[:320], \
+                msg.from_name[:300]
+            inbound.subject, inbound.defects, inbound.body_sha256 = msg.subject, list(msg.defects), digest or None
+            reference = self.handlers[decision.action](s, Taken(inbound, prepared, facts, raw, now))
+            if inbound.article_id:
+                deadlines.sync(s, self.agency, s.get_one(Article, inbound.article_id), now)
+            log.info("message replayed", extra={"inbound_id": inbound.id, "disposition": str(decision.disposition),
+                                                "rule": decision.rule, "reference": reference})
+            return Outcome(inbound.id, inbound.disposition, inbound.rule, inbound.reason, reference, True), before
+
+    def _read(self, raw: bytes) -> Prepared:
+        """Parsing, font repair, the attachment checks and DKIM (DNS): before any transaction opens."""
         limits = self.agency.limits
-        # Parsing, font repair, the attachment checks and DKIM (DNS) run before the transaction opens.
-        msg = parse(raw, limits)
-        prepared = prepare(msg, limits, self.agency.intake)
+        prepared = prepare(parse(raw, limits), limits, self.agency.intake)
         if tokens_in(prepared.msg, self.agency):
             prepared = replace(prepared, authentication=self.authenticator.verdict(raw, prepared.msg))
+        return prepared
+
+    def _process(self, raw: bytes, sha: str, source: str) -> Outcome:
+        now = self.now()
+        prepared = self._read(raw)
         with self.db.transaction() as s:
             existing = self._stored(s, sha)
             if existing:
@@ -322,12 +360,16 @@ class Intake:
 
     # -- facts ------------------------------------------------------------------------------
 
-    def _facts(self, s: Session, msg: ParsedMessage, prepared: Prepared, now: datetime, digest: str) -> rules.Facts:
+    def _facts(self, s: Session, msg: ParsedMessage, prepared: Prepared, now: datetime, digest: str,
+               replaying: int | None = None) -> rules.Facts:
+        """What the database knows about `msg`; `replaying` is its own row, when it is replayed (not itself a
+        duplicate, a repeat or a quick answer)."""
         agency = self.agency.slug
+        others = InboundMessage.id != replaying if replaying is not None else true()
         duplicate_of = None
         if msg.message_id:
             duplicate_of = s.scalar(select(InboundMessage.id).where(
-                InboundMessage.agency == agency, InboundMessage.message_id == msg.message_id).limit(1))
+                InboundMessage.agency == agency, InboundMessage.message_id == msg.message_id, others).limit(1))
         article_id, ours = self._thread(s, msg)
         question = self._question_thread(s, msg)
         people: tuple[str, ...] = ()
@@ -347,22 +389,22 @@ class Intake:
             title_unreadable=prepared.title_unreadable, carries_token=bool(tokens_in(msg, self.agency)),
             thread_question_id=question.id if question else None,
             thread_question_asker=question.asker_email if question else "",
-            same_text_earlier=self._same_text_earlier(s, msg.from_addr, digest, now),
-            quick_answers=self._quick_answers(s, msg.from_addr, now) if ours else 0)
+            same_text_earlier=self._same_text_earlier(s, msg.from_addr, digest, now, others),
+            quick_answers=self._quick_answers(s, msg.from_addr, now, others) if ours else 0)
 
-    def _same_text_earlier(self, s: Session, address: str, digest: str, now: datetime) -> int:
+    def _same_text_earlier(self, s: Session, address: str, digest: str, now: datetime, others: Any) -> int:
         if not digest or not address:
             return 0
         return s.scalar(select(func.count()).select_from(InboundMessage).where(
-            InboundMessage.agency == self.agency.slug, InboundMessage.from_addr == address,
+            InboundMessage.agency == self.agency.slug, InboundMessage.from_addr == address, others,
             InboundMessage.received_at > now - timedelta(hours=24), InboundMessage.body_sha256 == digest)) or 0
 
-    def _quick_answers(self, s: Session, address: str, now: datetime) -> int:
+    def _quick_answers(self, s: Session, address: str, now: datetime, others: Any) -> int:
         """Messages from `address` in the last ten minutes that answered mail of ours."""
         if not address:
             return 0
         answered = s.scalars(select(InboundMessage.in_reply_to).where(
-            InboundMessage.agency == self.agency.slug, InboundMessage.from_addr == address,
+            InboundMessage.agency == self.agency.slug, InboundMessage.from_addr == address, others,
             InboundMessage.received_at > now - timedelta(minutes=10), InboundMessage.in_reply_to.is_not(None)
         ).limit(100)).all()
         ids = {i for value in answered for i in (value or "").split()}
