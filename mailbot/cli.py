@@ -265,6 +265,30 @@ def cmd_archive_verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_archive_export(args: argparse.Namespace) -> int:
+    """Each article and question of the period with its files, messages and history, and a manifest."""
+    from mailbot import archive
+
+    settings = _load(args)
+    try:
+        archive.period_bounds(args.period)
+    except ValueError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"mailbot-archive-{args.period}")
+    if out.exists() and any(out.iterdir()):
+        print(f"mailbot: {out} is not empty; an export goes into a new folder", file=sys.stderr)
+        return 1
+    app = _current(settings)
+    try:
+        with app.db.transaction() as s:
+            done = archive.export(s, app.raw_store, app.file_store, args.period, out, args.agency)
+    finally:
+        app.close()
+    print(f"{len(done.items)} articles and questions, {len(done.files)} files, in {out} (manifest.json)")
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     settings = _load(args)
     app = _current(settings)
@@ -590,10 +614,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agency")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("archive", help="the archive: `archive verify` checks every stored file against its hash")
+    p = sub.add_parser("archive", help="`archive verify`: stored files against their hashes; `archive export`: a period")
     archive = p.add_subparsers(dest="archive_command", required=True)
     q = archive.add_parser("verify", help="every raw message and file against its SHA-256; exit 1 naming the bad")
     q.set_defaults(func=cmd_archive_verify)
+    q = archive.add_parser("export", help="a period's articles and questions with files, messages, history")
+    q.add_argument("--period", required=True, help="YYYY or YYYY-MM (Vietnam time)")
+    q.add_argument("--out", help="a new folder (default: mailbot-archive-PERIOD)")
+    q.add_argument("--agency")
+    q.set_defaults(func=cmd_archive_export)
 
     p = sub.add_parser("show", help="one article or question: people, files, messages in and out, deadlines, history")
     p.add_argument("reference")

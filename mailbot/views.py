@@ -138,7 +138,7 @@ def question_detail(s: Session, reference: str, agency: str | None = None) -> di
         "extension_reason": x.extension_reason, "received_at": _iso(x.received_at), "due_at": _iso(x.due_at),
         "answered_at": _iso(x.answered_at), "qa_text": x.qa_text,
         "attachments": [{"filename": f.filename, "kind": f.kind, "size": f.size, "status": f.status,
-                         "version": f.version} for f in files],
+                         "version": f.version, "sha256": f.sha256} for f in files],
         "messages_in": [{"id": m.id, "from": m.from_addr, "subject": m.subject, "received_at": _iso(m.received_at),
                          "disposition": m.disposition, "rule": m.rule, "reason": m.reason} for m in inbound],
         "messages_out": [{"id": m.id, "kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status,

@@ -235,3 +235,39 @@ def test_replay_takes_a_held_message_in_again_after_a_fix_and_never_twice(tmp_pa
     assert cli.main([*config, "run", "--once"]) == 0
     assert len(smtp_sink.to(sender[1])) == 1
     assert cli.main([*config, "replay", "#99"]) == 1
+
+
+def test_archive_export_writes_each_case_with_its_files_messages_history_and_a_manifest(tmp_path, dovecot,
+                                                                                         smtp_sink):
+    import hashlib
+
+    settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", dovecot.url, smtp_sink.url)
+    env = {"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD}
+    config_path = str(settings.source)
+    dovecot.deliver(samples.build("gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD,
+                                  subject="[ẢNH] Hội nghị", text="Ảnh hội nghị.\n\nNguyễn Văn An\nPhòng PBGDPL\n"
+                                  "ĐT: 0912 345 678", files=(samples.File("anh.jpg", "image/jpeg", samples.jpeg_bytes(5)),
+                                                             samples.File("setup.exe", "application/octet-stream",
+                                                                          b"MZ\x90\x00" + bytes(100)))))
+    assert mailbot("--config", config_path, "run", "--once", "--backlog", "process", env=env).returncode == 0
+    out = tmp_path / "export"
+    run = mailbot("--config", config_path, "archive", "export", "--period", "2026", "--out", str(out), env=env)
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    [item] = manifest["items"]
+    assert item["reference"] == "BBT-2026-0001" and item["kind"] == "article"
+    assert [q["filename"] for q in item["quarantined_files"]] == ["setup.exe"]
+    paths = {f["path"] for f in manifest["files"]}
+    base = "stp/BBT-2026-0001"
+    assert {f"{base}/record.json", f"{base}/files/v1-anh.jpg", f"{base}/messages/in-1.eml"} <= paths
+    assert any(p.startswith(f"{base}/messages/out-") for p in paths) and not any("setup.exe" in p for p in paths)
+    for f in manifest["files"]:
+        assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    record = json.loads((out / base / "record.json").read_text(encoding="utf-8"))
+    assert record["history"] and record["title"] == "Hội nghị"
+    again = mailbot("--config", config_path, "archive", "export", "--period", "2026", "--out", str(out), env=env)
+    assert again.returncode == 1 and "not empty" in again.stderr
+    empty = mailbot("--config", config_path, "archive", "export", "--period", "2025-12", "--out",
+                    str(tmp_path / "none"), env=env)
+    assert empty.returncode == 0 and empty.stdout.startswith("0 articles and questions")
+    assert mailbot("--config", config_path, "archive", "export", "--period", "26", env=env).returncode == 2
