@@ -289,6 +289,34 @@ def cmd_archive_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """The database (online) and the storage folder into a new folder."""
+    from mailbot import backup
+
+    settings = _load(args)
+    try:
+        about = backup.backup(settings, Path(args.out))
+    except backup.BackupError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {about['database']} at schema {about['schema']} and the storage folder into {args.out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """A backup into an empty database and storage folder, then every file checked (`archive verify`)."""
+    from mailbot import backup
+
+    settings = _load(args)
+    try:
+        about = backup.restore(settings, Path(args.source))
+    except backup.BackupError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {about['database']} at schema {about['schema']} from {args.source} ({about['created_at']})")
+    return cmd_archive_verify(args)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     settings = _load(args)
     app = _current(settings)
@@ -608,6 +636,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--agency")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("backup", help="the database (online) and the storage folder into a new folder")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="a backup into an empty database and storage folder, then verified")
+    p.add_argument("source", metavar="BACKUP")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("replay", help="take a stored message in again (a held one after a fix): MESSAGE-ID or #N")
     p.add_argument("message", metavar="MESSAGE-ID|#N")

@@ -81,6 +81,10 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
     def check_current(self) -> None:
         """Raise SchemaNotCurrent unless the schema is the one this code expects."""
         head = ScriptDirectory.from_config(self._alembic()).get_current_head()
