@@ -83,11 +83,18 @@ class Health:
         self._problems: dict[str, tuple[str, float]] = {}
         self._busy: dict[str, tuple[float, float]] = {}   # what -> (since, allowed seconds)
         self._reading: dict[str, tuple[float, float]] = {}   # mailbox -> (last read, allowed seconds)
+        self._read_at: dict[str, str] = {}                   # mailbox -> when last read (ISO, UTC)
 
     def read(self, mailbox: str, allowed: float) -> None:
         """The mailbox was read just now (a pass, or a message of one); past `allowed` without, it is stale."""
         with self._lock:
             self._reading[mailbox] = (time.monotonic(), allowed)
+            self._read_at[mailbox] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    def read_times(self) -> dict[str, str]:
+        """When each mailbox this process holds was last read through, for the heartbeat and `status`."""
+        with self._lock:
+            return {m: at for m, at in self._read_at.items() if m in self._reading}
 
     def not_reading(self, mailbox: str) -> None:
         """Another process holds the mailbox (or this one stopped reading it): its age is no problem here."""

@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace, settings: config.Settings, app: App) -> int:
     while True:
         # The heartbeat says what is wrong right now (a database outage, say): `mailbot health` reads it.
         problems = app.health.problems() + [f"worker for {t.name} stopped" for t in threads if not t.is_alive()]
-        write_heartbeat(heartbeat, problems)
+        write_heartbeat(heartbeat, problems, app.health.read_times())
         if stop.wait(10):
             break
     for t in threads:
@@ -147,9 +147,10 @@ def _run(args: argparse.Namespace, settings: config.Settings, app: App) -> int:
     return 0
 
 
-def write_heartbeat(path: Path, problems: list[str]) -> None:
+def write_heartbeat(path: Path, problems: list[str], read_at: dict[str, str] | None = None) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "problems": problems}, ensure_ascii=False))
+    tmp.write_text(json.dumps({"pid": os.getpid(), "problems": problems, "read_at": read_at or {}},
+                              ensure_ascii=False))
     os.replace(tmp, path)
 
 
@@ -193,7 +194,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     app.close()
     heartbeat = Path(settings.storage_dir) / "heartbeat"
     age = round(time.time() - heartbeat.stat().st_mtime) if heartbeat.exists() else None
-    problems = _heartbeat_problems(heartbeat)
+    problems, read_at = _heartbeat(heartbeat)
+    for a in agencies:
+        a["mailbox"]["last_pass_at"] = read_at.get(a["agency"])   # this host's daemon, when it holds the mailbox
     if args.json:
         print(json.dumps({"daemon": {"heartbeat_age_seconds": age, "problems": problems}, "agencies": agencies},
                          ensure_ascii=False, indent=2))
@@ -203,7 +206,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for a in agencies:
         box, out = a["mailbox"], a["outbox"]
         lag = f"{box['lag_seconds'] // 60} min ago" if box["lag_seconds"] is not None else "never"
-        print(f"{a['agency']}: last message {lag}; "
+        passed = f"last pass {vn(box['last_pass_at'])}; " if box.get("last_pass_at") else ""
+        print(f"{a['agency']}: {passed}last message {lag}; "
               + ("; ".join(f"lease {x['name']} held by {x['holder']} until {vn(x['expires_at'])}"
                            for x in box["leases"]) or "no lease held"))
         print(f"  held: {a['held']['total']}" + "".join(f", {k} {v}" for k, v in a["held"]["by_rule"].items()))
@@ -216,11 +220,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _heartbeat_problems(heartbeat: Path) -> list[str]:
+def _heartbeat(heartbeat: Path) -> tuple[list[str], dict[str, str]]:
+    """(problems, when each mailbox was last read) as the daemon's heartbeat says; nothing without one."""
     try:
-        return list(json.loads(heartbeat.read_text()).get("problems", []))
-    except (OSError, ValueError, AttributeError):
-        return []
+        beat = json.loads(heartbeat.read_text())
+        return list(beat.get("problems", [])), dict(beat.get("read_at", {}))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return [], {}
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

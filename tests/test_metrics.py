@@ -1,10 +1,14 @@
-"""Prometheus metrics (issue 17): a real daemon with --metrics, read with a real HTTP GET."""
+"""Prometheus metrics (issue 17): a real daemon with --metrics, read with a real HTTP GET; its status."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -12,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests import samples
 from tests.conftest import BOARD
-from tests.daemons import daemon, settings_file, wait_until_quiet
+from tests.daemons import ENV, daemon, settings_file, wait_until_quiet
 
 
 def free_port() -> int:
@@ -56,6 +60,17 @@ def test_the_daemon_serves_counters_histograms_and_queue_gauges(tmp_path, doveco
                 break
             assert time.monotonic() < deadline, seen
             time.sleep(0.3)
+        # `status` shows the daemon's last pass, from its heartbeat (written every 10 s).
+        deadline = time.monotonic() + 30
+        while True:
+            status = json.loads(subprocess.run(
+                [sys.executable, "-m", "mailbot", "--config", str(settings.source), "status", "--json"],
+                capture_output=True, text=True, env={**os.environ, **ENV}, timeout=60).stdout)
+            if status["agencies"][0]["mailbox"]["last_pass_at"]:
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(1)
+        assert status["daemon"]["heartbeat_age_seconds"] < 30 and status["daemon"]["problems"] == []
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
