@@ -214,7 +214,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  outbox: {out['pending']} pending ({out['failing']} retrying), {out['failed']} failed, "
               f"{out['partial']} partly sent, {out['sent']} sent")
         print(f"  reminders due: {a['reminders_due']}"
-              f"{'' if a['reminders_sent_in_office_hours'] else ' (sent in office hours)'}")
+              f"{'' if a['reminders_sent_in_office_hours'] else ' (sent in office hours)'}"
+              f"; periodic mail due: {', '.join(a['periodic_due']) or 'none'}")
         if a["tries_in_progress"]:
             print(f"  messages being tried (poison guard): {a['tries_in_progress']}")
     return 0

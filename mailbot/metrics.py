@@ -19,7 +19,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 INTAKE = Counter("mailbot_intake_messages", "Messages taken in, by what became of them",
                  ["agency", "disposition"], registry=REGISTRY)
 INTAKE_SECONDS = Histogram("mailbot_intake_seconds", "Time to take one message in (parse, checks, filing)",
-                           ["agency"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+                           ["agency", "disposition"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
                            registry=REGISTRY)
 COMMANDS = Counter("mailbot_commands", "Commands by reply, by outcome (applied or refused)",
                    ["agency", "outcome"], registry=REGISTRY)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.articles.workflow import STATUS_LABELS_VI
 from mailbot.config import Agency
-from mailbot.jobs import reminders
+from mailbot.jobs import periodic, reminders
 from mailbot.questions import service as questions
 from mailbot.storage.models import (
     Article,
@@ -180,6 +180,7 @@ def status(s: Session, agency: Agency, now: datetime) -> dict:
                    "partial": outbox.get("partial", 0), "sent": outbox.get("sent", 0),
                    "bounced": outbox.get("bounced", 0)},
         "reminders_due": due,
+        "periodic_due": periodic.due_now(s, agency, now),
         "reminders_sent_in_office_hours": reminders.in_office_hours(agency, now),
     }
 

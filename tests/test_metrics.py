@@ -77,7 +77,8 @@ def test_the_daemon_serves_counters_histograms_and_queue_gauges(tmp_path, doveco
     stp = (("agency", "stp"),)
     assert seen[("mailbot_intake_messages_total", (("agency", "stp"), ("disposition", "filed")))] == 1
     assert seen[("mailbot_intake_messages_total", (("agency", "stp"), ("disposition", "held")))] == 1
-    assert seen[("mailbot_intake_seconds_count", stp)] == 2
+    assert seen[("mailbot_intake_seconds_count", (("agency", "stp"), ("disposition", "filed")))] == 1
+    assert seen[("mailbot_intake_seconds_count", (("agency", "stp"), ("disposition", "held")))] == 1
     assert seen[("mailbot_held_messages", stp)] == 1 and seen[("mailbot_outbox_pending", stp)] == 0
     assert time.time() - seen[("mailbot_last_pass_timestamp_seconds", stp)] < 120
     assert ("mailbot_reminders_total", stp) in seen and ("mailbot_outbox_retrying", stp) in seen

@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select
 
+from mailbot.jobs import periodic
 from mailbot.storage.models import Article, Attachment, Deadline, Event, InboundMessage, Question, ReminderSent
 from tests.conftest import Clock
 from tests.review_helpers import (
@@ -126,7 +127,11 @@ def test_weekly_digest_counts_the_week_and_goes_out_once(tmp_path, database_url,
     seed(board)
     sweep(board, local(2026, 11, 30, 7, 0))           # Monday, before 07:30: nothing yet
     assert not to(smtp_sink, HEAD[1], "Bản tin tuần")
+    with board.transaction() as s:                    # `mailbot status` sees it due at 08:00, and not after
+        assert periodic.due_now(s, board.agency, local(2026, 11, 30, 8, 0)) == ["digest:2026-11-30"]
     sweep(board, local(2026, 11, 30, 8, 0))
+    with board.transaction() as s:
+        assert periodic.due_now(s, board.agency, local(2026, 11, 30, 8, 5)) == []
     sweep(board, local(2026, 11, 30, 15, 0))          # and again later: still once
     for person in (HEAD, DEPUTY, MEMBER, SECRETARY):
         assert len(to(smtp_sink, person[1], "Bản tin tuần")) == 1, person

@@ -179,7 +179,7 @@ class Intake:
                 return self._hold_after_error(raw, sha, source, exc)
             seconds = time.monotonic() - started
             metrics.INTAKE.labels(self.agency.slug, str(outcome.disposition)).inc()
-            metrics.INTAKE_SECONDS.labels(self.agency.slug).observe(seconds)
+            metrics.INTAKE_SECONDS.labels(self.agency.slug, str(outcome.disposition)).observe(seconds)
             if seconds > limits.message_seconds:
                 log.warning("message over its time budget", extra={"sha256": sha, "seconds": round(seconds, 1)})
             return outcome

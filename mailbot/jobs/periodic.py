@@ -109,6 +109,23 @@ def periodic_lock(agency: Agency) -> str:
     return f"sweep:periodic:{agency.slug}"
 
 
+def due_now(s: Session, agency: Agency, now: datetime) -> list[str]:
+    """The ledger keys of the weekly digest and the monthly report that are due and not sent yet (for
+    `mailbot status`), on the conditions their sweeps use."""
+    due: list[str] = []
+    digest = digest_due(agency, now)
+    key = f"digest:{digest.date().isoformat()}"
+    if now - digest <= DIGEST_CATCH_UP and board_members(agency) and not _sent(s, agency, key):
+        due.append(key)
+    local = now.astimezone(TZ)
+    report = datetime.combine(first_working_day(agency, local.year, local.month), agency.schedule.report_time, TZ)
+    year, month = previous_month(local.date())
+    key = f"report:{year}-{month:02d}"
+    if report <= now and now - report <= CATCH_UP and leadership(agency) and not _sent(s, agency, key):
+        due.append(key)
+    return due
+
+
 def _digest(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
     due = digest_due(agency, now)
     key = f"digest:{due.date().isoformat()}"
