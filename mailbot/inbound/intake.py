@@ -206,8 +206,6 @@ class Intake:
         outcome = self._hold_row(raw, sha, source, "poison-message",
                                  f"thư đã được thử xử lý {tries.attempts - 1} lần không thành ({tries.problem}); "
                                  "mailbot không đọc lại thư này, thư gốc đã được lưu, cần quản trị viên xem")
-        with self.db.transaction() as s:
-            self._forget_tries(s, sha)
         return outcome
 
     def _forget_tries(self, s: Session, sha: str) -> None:
@@ -343,12 +341,11 @@ class Intake:
         outcome = self._hold_row(raw, sha, source, "internal-error",
                                  f"lỗi khi xử lý thư ({type(exc).__name__} tại {where(exc)}); "
                                  "thư gốc đã được lưu, cần quản trị viên xem")
-        with self.db.transaction() as s:
-            self._forget_tries(s, sha)
         return outcome
 
     def _hold_row(self, raw: bytes, sha: str, source: str, rule: str, reason: str) -> Outcome:
         with self.db.transaction() as s:
+            self._forget_tries(s, sha)   # held (or stored meanwhile) for good: its tries are over
             existing = self._stored(s, sha)
             if existing:
                 return existing

@@ -153,8 +153,7 @@ def _automatic_by_content(msg: ParsedMessage, facts: Facts) -> str:
         return ""
     if answers_us and _OUT_OF_OFFICE.search(fold(msg.text[:1500])):
         return "nội dung là thư báo vắng mặt tự động"
-    if facts.same_text_earlier and (answers_us and facts.same_text_earlier >= 1
-                                    or facts.same_text_earlier >= REPEATS_ALLOWED):
+    if facts.same_text_earlier >= (1 if answers_us else REPEATS_ALLOWED):
         return f"nội dung giống hệt {facts.same_text_earlier} thư trước của cùng người gửi trong 24 giờ"
     if answers_us and facts.quick_answers >= QUICK_ANSWERS:
         return f"đã trả lời thư của mailbot {facts.quick_answers} lần trong 10 phút, không có lệnh"

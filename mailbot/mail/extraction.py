@@ -52,10 +52,6 @@ def _discard(pool: ProcessPoolExecutor) -> None:
         _pool = None
 
 
-class TimedOut(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class Extracted:
     text: str = ""
