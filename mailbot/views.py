@@ -163,12 +163,13 @@ def status(s: Session, agency: Agency, now: datetime) -> dict:
         OutboxMessage.agency == slug).group_by(OutboxMessage.status)).all())
     failing = s.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.agency == slug, OutboxMessage.status == "pending", OutboxMessage.attempts > 0)) or 0
-    due = 0
-    for deadline in s.scalars(select(Deadline).where(Deadline.agency == slug, Deadline.closed_at.is_(None))):
-        passed = reminders.thresholds(agency, deadline, now)
-        if passed:
-            sent = set(s.scalars(select(ReminderSent.threshold).where(ReminderSent.deadline_id == deadline.id)))
-            due += len(set(passed) - sent)
+    still_open = (Deadline.agency == slug) & Deadline.closed_at.is_(None)
+    sent: dict[int | None, set[str]] = {}
+    for deadline_id, threshold in s.execute(select(ReminderSent.deadline_id, ReminderSent.threshold).join(
+            Deadline, Deadline.id == ReminderSent.deadline_id).where(still_open)):
+        sent.setdefault(deadline_id, set()).add(threshold)
+    due = sum(len(set(reminders.thresholds(agency, d, now)) - sent.get(d.id, set()))
+              for d in s.scalars(select(Deadline).where(still_open)))
     return {
         "agency": slug,
         "mailbox": {"checkpoints": checkpoints, "last_message_at": _iso(last),

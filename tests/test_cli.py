@@ -152,7 +152,8 @@ def test_version_and_status_after_a_pass_over_dovecot(tmp_path, dovecot, smtp_si
     assert stp["outbox"]["sent"] >= 3 and stp["outbox"]["pending"] == stp["outbox"]["failed"] == 0
     assert stp["mailbox"]["checkpoints"][0]["last_uid"] == 2 and stp["mailbox"]["lag_seconds"] >= 0
     assert stp["reminders_due"] == 0 and stp["tries_in_progress"] == 0
-    assert isinstance(stp["periodic_due"], list) and all(k.startswith(("digest:", "report:")) for k in stp["periodic_due"])
+    kinds = ("digest:", "report:", "quota-", "periodic:")
+    assert isinstance(stp["periodic_due"], list) and all(k.startswith(kinds) for k in stp["periodic_due"])
     assert status["daemon"]["heartbeat_age_seconds"] is None   # run --once writes none
     text = mailbot("--config", config_path, "status", env=env)
     assert text.returncode == 0 and "held: 1, empty 1" in text.stdout and "outbox: 0 pending" in text.stdout

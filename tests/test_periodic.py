@@ -128,7 +128,9 @@ def test_weekly_digest_counts_the_week_and_goes_out_once(tmp_path, database_url,
     sweep(board, local(2026, 11, 30, 7, 0))           # Monday, before 07:30: nothing yet
     assert not to(smtp_sink, HEAD[1], "Bản tin tuần")
     with board.transaction() as s:                    # `mailbot status` sees it due at 08:00, and not after
-        assert periodic.due_now(s, board.agency, local(2026, 11, 30, 8, 0)) == ["digest:2026-11-30"]
+        due = periodic.due_now(s, board.agency, local(2026, 11, 30, 8, 0))
+    # The month's last working day: the Văn phòng, behind its quota, is nudged at the same sweep.
+    assert due == ["digest:2026-11-30", f"quota-nudge:2026-11:unit:{VP}"]
     sweep(board, local(2026, 11, 30, 8, 0))
     with board.transaction() as s:
         assert periodic.due_now(s, board.agency, local(2026, 11, 30, 8, 5)) == []
@@ -207,7 +209,14 @@ def test_quota_summary_and_report_reminders_after_downtime(tmp_path, database_ur
     with board.transaction() as s:   # the PBGDPL sends its monthly report on the morning of 1/12
         Seeder(s, board.agency.slug, first=7).article(AN, "report", local(2026, 12, 1, 7), "submitted")
     # The daemon was down on Monday 30/11 when the month-end summary came due: it goes out on 1/12.
+    with board.transaction() as s:   # `mailbot status` lists all of it as due, on the sweep's own conditions
+        due = periodic.due_now(s, board.agency, local(2026, 12, 1, 9, 0))
+    assert sorted(due) == sorted([
+        "digest:2026-11-30", "report:2026-11", f"quota-summary:2026-11:{VP}", f"quota-summary:2026-11:{PBGDPL}",
+        f"periodic:monthly:tháng 11/2026:{VP}:before"]), due
     sweep(board, local(2026, 12, 1, 9, 0))
+    with board.transaction() as s:
+        assert periodic.due_now(s, board.agency, local(2026, 12, 1, 9, 5)) == []
     sweep(board, local(2026, 12, 1, 10, 0))
     [summary] = to(smtp_sink, VP_HEAD, "Tổng hợp tin bài")
     assert subject_of(summary) == f"Tổng hợp tin bài tháng 11/2026 của {VP}: 1/2"
@@ -237,6 +246,12 @@ def test_mid_month_nudges_to_units_and_staff_behind(tmp_path, database_url, dove
                                              [("published", local(2026, 11, 3))])
     sweep(board, local(2026, 11, 13, 9))              # before the 15th: nothing
     sweep(board, local(2026, 11, 15, 9))              # Sunday: nothing (not at work)
+    with board.transaction() as s:
+        assert not [k for k in periodic.due_now(s, board.agency, local(2026, 11, 15, 9)) if k.startswith("quota")]
+        due = periodic.due_now(s, board.agency, local(2026, 11, 16, 9))
+    assert sorted(k for k in due if k.startswith("quota")) == sorted([
+        f"quota-nudge:2026-11:unit:{VP}", f"quota-nudge:2026-11:unit:{PBGDPL}",
+        f"quota-nudge:2026-11:staff:{AUTHOR[1]}"]), due
     assert not [m for m in smtp_sink.messages if "chỉ tiêu" in subject_of(m)]
     sweep(board, local(2026, 11, 16, 9))              # Monday 16/11
     sweep(board, local(2026, 11, 17, 9))

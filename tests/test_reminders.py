@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
+from mailbot import views
 from mailbot.storage.models import ReminderSent
 from tests.conftest import Clock
 from tests.review_helpers import AUTHOR, DEPUTY, HEAD, MEMBER, review_board, subject_of, submission
@@ -46,7 +47,11 @@ def test_each_reminder_once_across_a_long_weekend_of_downtime(tmp_path, database
     assert ledger(board) == [("before", holders)]
     restart_and_pass(local(2026, 5, 4, 21))       # overdue, but out of office hours: nothing
     assert len(ledger(board)) == 1
+    with board.transaction() as s:                # `mailbot status` counts what the next pass will send
+        assert views.status(s, board.agency, local(2026, 5, 6, 9))["reminders_due"] == 2
     restart_and_pass(local(2026, 5, 6, 9))        # back on Wednesday: overdue, and a working day late
+    with board.transaction() as s:
+        assert views.status(s, board.agency, local(2026, 5, 6, 9, 5))["reminders_due"] == 0
     assert ledger(board) == [("before", holders), ("overdue", holders), ("escalate-deputy", (DEPUTY[1],))]
     restart_and_pass(local(2026, 5, 9, 10))       # Saturday: the head's turn has come, but not on a day off
     assert len(ledger(board)) == 3

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from mailbot import metrics
 from mailbot.storage.models import Article, Event, InboundMessage, ReviewToken
 from tests import samples
 from tests.review_helpers import (
@@ -169,7 +170,13 @@ def test_forged_from_and_failed_dkim_have_no_effect_and_alert_the_head(tmp_path,
     board.close()
 
 
+def commands_counted(bp) -> dict[str, float]:
+    return {outcome: metrics.REGISTRY.get_sample_value(
+        "mailbot_commands_total", {"agency": bp.agency.slug, "outcome": outcome}) or 0 for outcome in ("applied", "refused")}
+
+
 def test_replay_and_a_second_decision_on_the_same_step(bp):
+    before = commands_counted(bp)
     bp.say(submission())
     to_member = last_to(bp.sink, MEMBER[1], "Biên tập")
     to_deputy = last_to(bp.sink, DEPUTY[1], "Biên tập")
@@ -182,6 +189,9 @@ def test_replay_and_a_second_decision_on_the_same_step(bp):
     assert position(bp) == "review:verify"
     told = plain_of(last_to(bp.sink, DEPUTY[1], "không có hiệu lực"))
     assert "đã chuyển sang bước khác" in told and MEMBER[1] in told
+    # The metrics count each command by outcome: one applied, the replay and the late one refused.
+    after = commands_counted(bp)
+    assert (after["applied"] - before["applied"], after["refused"] - before["refused"]) == (1, 2)
 
 
 def test_an_author_cannot_approve_their_own_article_and_a_former_member_cannot_act(tmp_path, database_url, dovecot,

@@ -239,11 +239,7 @@ class Intake:
             inbound.message_id, inbound.from_addr, inbound.from_name = msg.message_id, msg.from_addr[:320], \
                 msg.from_name[:300]
             inbound.subject, inbound.defects, inbound.body_sha256 = msg.subject, list(msg.defects), digest or None
-            reference = self.handlers[decision.action](s, Taken(inbound, prepared, facts, raw, now))
-            if inbound.article_id:
-                deadlines.sync(s, self.agency, s.get_one(Article, inbound.article_id), now)
-            log.info("message replayed", extra={"inbound_id": inbound.id, "disposition": str(decision.disposition),
-                                                "rule": decision.rule, "reference": reference})
+            reference = self._act(s, decision, Taken(inbound, prepared, facts, raw, now), "message replayed")
             return Outcome(inbound.id, inbound.disposition, inbound.rule, inbound.reason, reference, True), before
 
     def _read(self, raw: bytes) -> Prepared:
@@ -274,12 +270,17 @@ class Intake:
             s.add(inbound)
             s.flush()
             self._forget_tries(s, sha)   # with the filing: a crash after this commit is no failed try
-            reference = self.handlers[decision.action](s, Taken(inbound, prepared, facts, raw, now))
-            if inbound.article_id:
-                deadlines.sync(s, self.agency, s.get_one(Article, inbound.article_id), now)
-            log.info("message taken in", extra={"inbound_id": inbound.id, "disposition": str(decision.disposition),
-                                                "rule": decision.rule, "reference": reference})
+            reference = self._act(s, decision, Taken(inbound, prepared, facts, raw, now), "message taken in")
             return Outcome(inbound.id, decision.disposition, inbound.rule, inbound.reason, reference, True)
+
+    def _act(self, s: Session, decision: rules.Decision, t: Taken, what: str) -> str | None:
+        """The decision's handler, then the article's deadlines brought in line; returns the reference."""
+        reference = self.handlers[decision.action](s, t)
+        if t.inbound.article_id:
+            deadlines.sync(s, self.agency, s.get_one(Article, t.inbound.article_id), t.now)
+        log.info(what, extra={"inbound_id": t.inbound.id, "disposition": str(decision.disposition),
+                              "rule": decision.rule, "reference": reference})
+        return reference
 
     def _command(self, s: Session, t: Taken) -> str | None:
         """A reply carrying a token: review or questions check who sent it and apply it; the reason says how it went."""

@@ -11,6 +11,7 @@ The daemon's APScheduler job runs `sweep`; `mailbot sweep` does the same from cr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -88,20 +89,40 @@ def previous_month(day: date) -> tuple[int, int]:
 
 # -- the sweep ----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Due:
+    """One periodic mail due and not in the ledger: its key, its ledger kind, who gets it, and how to
+    queue it (numbers are counted when it is queued, so `status` can list it without counting)."""
+    key: str
+    kind: str
+    to: list[str]
+    queue: Callable[[PeriodicNotices], object]
+
+
+def due(s: Session, agency: Agency, now: datetime) -> list[Due]:
+    """Every periodic mail due at `now` and not yet sent: what the sweep queues and `status` lists."""
+    items = [*_digest(s, agency, now), *_monthly_report(s, agency, now)]
+    if in_office_hours(agency, now):   # nudges go to people at work, like reminders
+        items += [*_quota_nudges(s, agency, now), *_report_reminders(s, agency, now)]
+    return items + _quota_summaries(s, agency, now)
+
+
+def due_now(s: Session, agency: Agency, now: datetime) -> list[str]:
+    """The ledger keys of the periodic mail due and not sent (for `mailbot status`)."""
+    return [item.key for item in due(s, agency, now)]
+
+
 def sweep(db: Database, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
     """Queue every periodic mail that is due and not yet in the ledger. Returns how many were queued."""
-    queued = 0
     with db.transaction() as s:
         serialise(s, periodic_lock(agency))  # another process's sweep waits, then finds the ledger
-        queued += _digest(s, agency, notices, now)
-        queued += _monthly_report(s, agency, notices, now)
-        if in_office_hours(agency, now):   # nudges go to people at work, like reminders
-            queued += _quota_nudges(s, agency, notices, now)
-            queued += _report_reminders(s, agency, notices, now)
-        queued += _quota_summaries(s, agency, notices, now)
-    if queued:
-        log.info("periodic mail queued", extra={"agency": agency.slug, "count": queued})
-    return queued
+        items = due(s, agency, now)
+        for item in items:
+            item.queue(notices)
+            _record(s, agency, item.key, item.kind, item.to, now)
+    if items:
+        log.info("periodic mail queued", extra={"agency": agency.slug, "count": len(items)})
+    return len(items)
 
 
 def periodic_lock(agency: Agency) -> str:
@@ -109,32 +130,13 @@ def periodic_lock(agency: Agency) -> str:
     return f"sweep:periodic:{agency.slug}"
 
 
-def due_now(s: Session, agency: Agency, now: datetime) -> list[str]:
-    """The ledger keys of the weekly digest and the monthly report that are due and not sent yet (for
-    `mailbot status`), on the conditions their sweeps use."""
-    due: list[str] = []
-    digest = digest_due(agency, now)
-    key = f"digest:{digest.date().isoformat()}"
-    if now - digest <= DIGEST_CATCH_UP and board_members(agency) and not _sent(s, agency, key):
-        due.append(key)
-    local = now.astimezone(TZ)
-    report = datetime.combine(first_working_day(agency, local.year, local.month), agency.schedule.report_time, TZ)
-    year, month = previous_month(local.date())
-    key = f"report:{year}-{month:02d}"
-    if report <= now and now - report <= CATCH_UP and leadership(agency) and not _sent(s, agency, key):
-        due.append(key)
-    return due
-
-
-def _digest(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
-    due = digest_due(agency, now)
-    key = f"digest:{due.date().isoformat()}"
-    if now - due > DIGEST_CATCH_UP or _sent(s, agency, key) or not board_members(agency):
-        return 0
+def _digest(s: Session, agency: Agency, now: datetime) -> list[Due]:
+    at = digest_due(agency, now)
+    key = f"digest:{at.date().isoformat()}"
     to = board_members(agency)
-    notices.digest(s, key, weekly_stats(s, agency, due, now), to, now)
-    _record(s, agency, key, "digest", to, now)
-    return 1
+    if now - at > DIGEST_CATCH_UP or not to or _sent(s, agency, key):
+        return []
+    return [Due(key, "digest", to, lambda notices: notices.digest(s, key, weekly_stats(s, agency, at, now), to, now))]
 
 
 def weekly_stats(s: Session, agency: Agency, due: datetime, now: datetime) -> stats_module.Stats:
@@ -147,16 +149,15 @@ def weekly_stats(s: Session, agency: Agency, due: datetime, now: datetime) -> st
     return stats
 
 
-def _monthly_report(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
+def _monthly_report(s: Session, agency: Agency, now: datetime) -> list[Due]:
     local = now.astimezone(TZ)
-    due = datetime.combine(first_working_day(agency, local.year, local.month), agency.schedule.report_time, TZ)
+    at = datetime.combine(first_working_day(agency, local.year, local.month), agency.schedule.report_time, TZ)
     year, month = previous_month(local.date())
     key = f"report:{year}-{month:02d}"
-    if now < due or now - due > CATCH_UP or _sent(s, agency, key) or not leadership(agency):
-        return 0
-    send_report(s, agency, notices, year, month, leadership(agency), now, key)
-    _record(s, agency, key, "report", leadership(agency), now)
-    return 1
+    to = leadership(agency)
+    if now < at or now - at > CATCH_UP or not to or _sent(s, agency, key):
+        return []
+    return [Due(key, "report", to, lambda notices: send_report(s, agency, notices, year, month, to, now, key))]
 
 
 def send_report(s: Session, agency: Agency, notices: PeriodicNotices, year: int, month: int, to: list[str], now: datetime,
@@ -225,44 +226,42 @@ def report_by_hand(db: Database, agency: Agency, notices: PeriodicNotices, year:
         return ByHand(key, True, to=tuple(to), stats=stats, xlsx=xlsx)
 
 
-def _quota_nudges(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
+def _quota_nudges(s: Session, agency: Agency, now: datetime) -> list[Due]:
     local = now.astimezone(TZ)
     day = date(local.year, local.month, agency.schedule.nudge_day)
     while not agency.calendar.is_working_day(day):
         day += timedelta(days=1)
     if local.date() < day or local.date() > last_working_day(agency, local.year, local.month):
-        return 0
+        return []
     prefix = f"quota-nudge:{local:%Y-%m}"
     pending = [u.name for u in agency.units if stats_module.quota_of(agency, u.name) and unit_people(u)
                and not _sent(s, agency, f"{prefix}:unit:{u.name}")]
     staff = [m for m in agency.staff if agency.schedule.staff_quota
              and not _sent(s, agency, f"{prefix}:staff:{m.email.lower()}")]
     if not pending and not staff:
-        return 0   # everyone has had this month's nudge: nothing to count
+        return []   # everyone has had this month's nudge: nothing to count
     month = stats_module.gather(s, agency, stats_module.Period.month(local.year, local.month), now)
-    queued = 0
+    items: list[Due] = []
     for tally in month.units:
         unit = agency.unit_named(tally.name)
-        key = f"{prefix}:unit:{tally.name}"
         if unit is None or tally.name not in pending or contributed(agency, tally) >= tally.quota:
             continue
-        to = unit_people(unit)
-        notices.quota_nudge(s, key, month, tally, None, to, now)
-        _record(s, agency, key, "quota-nudge", to, now)
-        queued += 1
+        items.append(_nudge(s, f"{prefix}:unit:{tally.name}", month, tally, None, unit_people(unit), now))
     quota = agency.schedule.staff_quota
     if quota:
         done = _staff_counts(s, agency, month.period)
         for member in staff:
             counts = done.get(member.email.lower(), {})
             missing = {c: n - counts.get(c, 0) for c, n in quota.items() if counts.get(c, 0) < n}
-            key = f"{prefix}:staff:{member.email.lower()}"
-            if not missing:
-                continue
-            notices.quota_nudge(s, key, month, None, (member, counts, missing), [member.email], now)
-            _record(s, agency, key, "quota-nudge", [member.email], now)
-            queued += 1
-    return queued
+            if missing:
+                items.append(_nudge(s, f"{prefix}:staff:{member.email.lower()}", month, None,
+                                    (member, counts, missing), [member.email], now))
+    return items
+
+
+def _nudge(s: Session, key: str, month: stats_module.Stats, tally: stats_module.Tally | None,
+           staff: tuple | None, to: list[str], now: datetime) -> Due:
+    return Due(key, "quota-nudge", to, lambda notices: notices.quota_nudge(s, key, month, tally, staff, to, now))
 
 
 def _staff_counts(s: Session, agency: Agency, period: stats_module.Period) -> dict[str, dict[str, int]]:
@@ -281,31 +280,33 @@ def _staff_counts(s: Session, agency: Agency, period: stats_module.Period) -> di
     return counts
 
 
-def _quota_summaries(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
+def _quota_summaries(s: Session, agency: Agency, now: datetime) -> list[Due]:
     local = now.astimezone(TZ)
     this_due = datetime.combine(last_working_day(agency, local.year, local.month), agency.schedule.summary_time, TZ)
     if now >= this_due:
         year, month = local.year, local.month
-        due = this_due
+        at = this_due
     else:  # early next month: last month's summary, if the daemon was down when it came due
         year, month = previous_month(local.date())
-        due = datetime.combine(last_working_day(agency, year, month), agency.schedule.summary_time, TZ)
-    if now - due > CATCH_UP:
-        return 0
+        at = datetime.combine(last_working_day(agency, year, month), agency.schedule.summary_time, TZ)
+    if now - at > CATCH_UP:
+        return []
     pending = [u.name for u in agency.units if u.head and not _sent(s, agency, f"quota-summary:{year}-{month:02d}:{u.name}")]
     if not pending:
-        return 0
+        return []
     month_stats = stats_module.gather(s, agency, stats_module.Period.month(year, month), now)
-    queued = 0
+    items: list[Due] = []
     for tally in month_stats.units:
         unit = agency.unit_named(tally.name)
-        key = f"quota-summary:{year}-{month:02d}:{tally.name}"
         if unit is None or not unit.head or tally.name not in pending:
             continue
-        notices.quota_summary(s, key, month_stats, tally, [unit.head], now)
-        _record(s, agency, key, "quota-summary", [unit.head], now)
-        queued += 1
-    return queued
+        items.append(_summary(s, f"quota-summary:{year}-{month:02d}:{tally.name}", month_stats, tally, [unit.head], now))
+    return items
+
+
+def _summary(s: Session, key: str, month: stats_module.Stats, tally: stats_module.Tally, to: list[str],
+             now: datetime) -> Due:
+    return Due(key, "quota-summary", to, lambda notices: notices.quota_summary(s, key, month, tally, to, now))
 
 
 def report_window(agency: Agency, report: PeriodicReport, now: datetime) -> tuple[str, datetime, datetime]:
@@ -322,22 +323,26 @@ def report_window(agency: Agency, report: PeriodicReport, now: datetime) -> tupl
     return label, start, due
 
 
-def _report_reminders(s: Session, agency: Agency, notices: PeriodicNotices, now: datetime) -> int:
-    queued = 0
+def _report_reminders(s: Session, agency: Agency, now: datetime) -> list[Due]:
+    items: list[Due] = []
     for report in agency.schedule.periodic_reports:
-        label, start, due = report_window(agency, report, now)
-        threshold = "before" if now <= due else "overdue"
-        if now - due > CATCH_UP:
+        label, start, at = report_window(agency, report, now)
+        threshold = "before" if now <= at else "overdue"
+        if now - at > CATCH_UP:
             continue
         for unit in agency.units:
             key = f"periodic:{report.name}:{label}:{unit.name}:{threshold}"
             to = unit_people(unit)
             if not to or _sent(s, agency, key) or _report_received(s, agency, unit, start, now):
                 continue
-            notices.report_reminder(s, key, report, label, due, threshold, unit, to, now)
-            _record(s, agency, key, f"periodic-{threshold}", to, now)
-            queued += 1
-    return queued
+            items.append(_report_reminder(s, key, report, label, at, threshold, unit, to, now))
+    return items
+
+
+def _report_reminder(s: Session, key: str, report: PeriodicReport, label: str, at: datetime, threshold: str,
+                     unit: Unit, to: list[str], now: datetime) -> Due:
+    return Due(key, f"periodic-{threshold}", to,
+               lambda notices: notices.report_reminder(s, key, report, label, at, threshold, unit, to, now))
 
 
 def _report_received(s: Session, agency: Agency, unit: Unit, since: datetime, now: datetime) -> bool:
