@@ -399,6 +399,8 @@ def format_detail(d: dict) -> str:
     ]
     if d["missing"]:
         lines.append(f"  missing:   {', '.join(d['missing'])}")
+    for hint in d["hints"]:
+        lines.append(f"  hint:      [{hint['kind']}] {hint['text']}")
     lines.append("  attachments:")
     for f in d["attachments"] or [{"filename": "(none)"}]:
         if "kind" in f:

@@ -77,7 +77,7 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
         "category": a.category, "title": a.title,
         "received_at": _iso(a.received_at), "updated_at": _iso(a.updated_at),
         "author": a.author, "submitter": a.submitter_email, "missing": list(a.missing),
-        "body_text": a.body_text,
+        "hints": list(a.hints or []), "body_text": a.body_text,
         "attachments": [{
             "filename": f.filename, "kind": f.kind, "sniffed_type": f.sniffed_type, "size": f.size,
             "sha256": f.sha256, "status": f.status, "reason": f.reason, "version": f.version,

@@ -52,6 +52,7 @@ def test_the_agencys_own_decisions_win_over_the_package():
 
 
 def test_working_days_skip_weekends_and_holidays_and_say_so():
+    """Working days leave out weekends, Tết and the public holidays (002 art. 9.3; 004 art. 10.1c)."""
     # A citizen's question on a Saturday: 15 working days counted from Monday, 24/11 skipped.
     d = CAL.add_working_days(at(2026, 11, 21, 10), 15)
     assert d.due == datetime(2026, 12, 14, 17, 0, tzinfo=TZ)
@@ -126,6 +127,8 @@ EXPECTED[("cchcsoctrang", "publication")] = datetime(2026, 11, 23, 9, 30, tzinfo
 
 @pytest.mark.parametrize("preset", [p.stem for p in sorted(PRESETS.glob("[!_]*.toml"))])
 def test_every_preset_deadline_rule(tmp_path, preset):
+    """Every time limit of the presets on the calendar: news and documents (001 art. 9.2a, 9.2b), Bình Phước's (002
+    art. 9.3a, 9.3b, 9.3c, 9.3d, 9.3đ), the CCHC's (004 art. 10.1c), and 000 art. 8, whose digits were lost."""
     path = tmp_path / "m.toml"
     path.write_text(f'[[agency]]\nslug = "a"\npreset = "{preset}"\nname = "x"\nboard_address = "b@x.gov.vn"\n'
                     'mailbox = "maildir:i"\noutgoing = "file:o"\n', encoding="utf-8")

@@ -184,6 +184,7 @@ def test_json_logs_one_object_a_line_named_per_concern_without_personal_data(tmp
 
 
 def test_archive_verify_names_every_missing_or_changed_file(tmp_path, dovecot, smtp_sink):
+    """Everything is kept and checked against its hash (000 art. 14; 001 art. 10.2; 002 art. 13.2)."""
     settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", dovecot.url, smtp_sink.url)
     env = {"MAILBOT_TEST_IMAP_PASSWORD": dovecot.PASSWORD}
     config_path = str(settings.source)
@@ -241,6 +242,7 @@ def test_replay_takes_a_held_message_in_again_after_a_fix_and_never_twice(tmp_pa
 
 def test_archive_export_writes_each_case_with_its_files_messages_history_and_a_manifest(tmp_path, dovecot,
                                                                                          smtp_sink):
+    """The export for the state archive (000 art. 14; 004 art. 10.4 keeps published information permanently)."""
     import hashlib
 
     settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", dovecot.url, smtp_sink.url)

@@ -29,6 +29,7 @@ def contribution(board, reference: str) -> Deadline | None:
 
 
 def test_late_news_is_marked_and_timely_news_is_not(tmp_path, database_url, dovecot, smtp_sink):
+    """News of an activity within its time of the event (001 art. 9.2a; 002 art. 9.3a; 004 art. 10.1c)."""
     board = review_board(tmp_path, database_url, dovecot, smtp_sink, Clock(MONDAY))
     # Bình Phước: event news within 12 office hours. Friday 20/11 morning's event: 3.5 h on Friday afternoon,
     # 7.5 h on Monday, 24/11 off, 1 h on Wednesday: due 08:30 on 25/11.
@@ -65,6 +66,7 @@ def test_the_date_is_asked_for_and_the_reply_counts(tmp_path, database_url, dove
 
 
 def test_a_documents_issue_date_is_read_from_its_word_file(tmp_path, database_url, dovecot, smtp_sink):
+    """Documents within their time of issue (001 art. 9.2b; 002 art. 9.3b; 004 art. 10.1c)."""
     board = review_board(tmp_path, database_url, dovecot, smtp_sink, Clock(MONDAY))
     doc = samples.docx_bytes("Quyết định ban hành Kế hoạch", ["Ngày ban hành: 18/11/2026", "Điều 1. ..."])
     board.say(news("[VĂN BẢN] Quyết định số 123/QĐ-STP", "Gửi văn bản để đăng.",

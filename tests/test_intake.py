@@ -41,6 +41,7 @@ def only_article(board) -> Article:
 
 @pytest.mark.parametrize("client", ["gmail", "outlook", "thunderbird", "zimbra", "apple"])
 def test_complete_submission_from_each_client(board, client):
+    """Content is emailed to the board's mailbox from every client (001 art. 9.1b; 002 art. 9.1a; 004 art. 10.1a)."""
     raw = samples.build(client, sender=AUTHOR, to=BOARD, subject="[TIN] Hội nghị tổng kết công tác tư pháp",
                         text=f"Kính gửi Ban Biên tập,\nPhòng gửi tin hội nghị, kèm ảnh.\n\n{SIGNATURE}",
                         files=article_files())
@@ -89,6 +90,8 @@ def test_complete_submission_from_each_client(board, client):
 
 
 def test_missing_details_then_completed_in_the_thread(board):
+    """The sender's name, unit and contact are asked for (001 art. 9.1c; 002 art. 9.1b), and the corrected reply in
+    the thread completes it (002 art. 4.2)."""
     # No display name either: nothing anywhere says who this is.
     first = samples.build("gmail", sender=("", "tuan.pm@gmail.com"), to=BOARD,
                           subject="Tin tập huấn nghiệp vụ hộ tịch", text="Gửi Ban Biên tập tin tập huấn.\n\nTuấn",
@@ -145,6 +148,8 @@ def test_letters_in_a_phone_number_are_refused(board):
 
 
 def test_forwarded_submission_names_the_colleague_as_author(board):
+    """A unit's focal point forwards a colleague's work (001 art. 9.1a, 18.1; 004 art. 7.1): the colleague is the
+    author."""
     text = ("Kính chuyển Ban Biên tập bài của đồng chí Hoa.\n\nLan - đầu mối Văn phòng\n\n"
             "---------- Forwarded message ---------\n"
             "From: Lê Thị Hoa <hoa.lt@binhphuoc.gov.vn>\nDate: Sun, 22 Nov 2026 at 16:05\n"
@@ -225,6 +230,7 @@ def _tcvn3(text: str) -> str:
 
 
 def test_tcvn3_text_is_converted_and_the_conversion_recorded(board):
+    """Text must be Vietnamese in Unicode (001 art. 3; 002 art. 4.1; 004 art. 9.1; 000 art. 5): TCVN3 is converted."""
     subject = _tcvn3("Hội nghị tổng kết công tác tư pháp năm 2026")
     body = _tcvn3("Sáng nay Sở Tư pháp tổ chức hội nghị tổng kết công tác năm 2026 với sự tham dự của lãnh đạo.\n\n"
                   "Họ tên: Ngô Thị Mai\nĐơn vị: Văn phòng Sở\nĐT: 0271 3879 111\n")
@@ -344,6 +350,7 @@ def test_bounce_is_matched_to_the_message_it_bounces(board):
 
 
 def test_dangerous_attachments_are_quarantined(board):
+    """Word, OpenOffice and image files are taken, anything dangerous held back (002 art. 9.1a; 004 art. 10.1b)."""
     zb = io.BytesIO()
     with zipfile.ZipFile(zb, "w") as z:
         good = zipfile.ZipFile(io.BytesIO(samples.docx_bytes("x", ["y"])))

@@ -123,6 +123,7 @@ def to(sink, address, contains):
 
 
 def test_weekly_digest_counts_the_week_and_goes_out_once(tmp_path, database_url, dovecot, smtp_sink):
+    """The board's weekly picture, to follow up and urge (001 art. 14.4; 002 art. 14.3đ)."""
     board = periodic_board(tmp_path, database_url, dovecot, smtp_sink, Clock(local(2026, 11, 30, 7, 0)))
     seed(board)
     sweep(board, local(2026, 11, 30, 7, 0))           # Monday, before 07:30: nothing yet
@@ -159,6 +160,8 @@ def _html_of(received) -> str:
 
 
 def test_monthly_report_numbers_workbook_and_chart(tmp_path, database_url, dovecot, smtp_sink):
+    """The monthly summary for the leadership (002 art. 18.5; 004 art. 14), with counts per author for royalties and
+    the emulation review (001 art. 17.1e, 20; 002 art. 8.2, 16; 004 art. 6.3g)."""
     board = periodic_board(tmp_path, database_url, dovecot, smtp_sink, Clock(local(2026, 12, 1, 7, 0)))
     seed(board)
     sweep(board, local(2026, 12, 1, 7, 0))            # Tuesday 1/12, the first working day: due at 07:30
@@ -204,6 +207,8 @@ def test_monthly_report_numbers_workbook_and_chart(tmp_path, database_url, dovec
 
 
 def test_quota_summary_and_report_reminders_after_downtime(tmp_path, database_url, dovecot, smtp_sink):
+    """Units' monthly quota (002 art. 9.4) summed up for unit heads (001 art. 17.2, 21); periodic reports reminded
+    in their window and when overdue (002 art. 9.3đ)."""
     board = periodic_board(tmp_path, database_url, dovecot, smtp_sink, Clock(local(2026, 12, 1, 7, 0)))
     seed(board)
     with board.transaction() as s:   # the PBGDPL sends its monthly report on the morning of 1/12
@@ -239,6 +244,7 @@ def test_quota_summary_and_report_reminders_after_downtime(tmp_path, database_ur
 
 
 def test_mid_month_nudges_to_units_and_staff_behind(tmp_path, database_url, dovecot, smtp_sink):
+    """Each staff member's monthly news item and article (001 art. 17.3): nudged mid-month when behind."""
     # Kon Tum: 1 news item and 1 article a month per staff member, counted on what is published.
     board = periodic_board(tmp_path, database_url, dovecot, smtp_sink, Clock(local(2026, 11, 13)), preset="kontum")
     with board.transaction() as s:

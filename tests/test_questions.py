@@ -62,6 +62,8 @@ def question(board, reference="HD-2026-0001") -> Question:
 @pytest.mark.parametrize("client", ["gmail", "yahoo"])
 def test_a_question_goes_from_citizen_to_unit_to_board_and_back_in_its_thread(
         tmp_path, database_url, dovecot, smtp_sink, client):
+    """A question routed to its unit, which answers the board by email (002 art. 11.3, 11.4); the board answers the
+    reader by email (002 art. 11.5)."""
     clock = Clock(local(2026, 11, 23, 9))  # Monday; 24/11 is a holiday from 2026
     board = question_board(tmp_path, database_url, dovecot, smtp_sink, clock)
     name, citizen = CITIZENS[client]
@@ -154,6 +156,7 @@ def _flatten(thread) -> list[int]:
 
 
 def test_extension_tells_the_citizen_the_new_date_and_why(tmp_path, database_url, dovecot, smtp_sink):
+    """Consulting a ministry extends the answer's time to 30 working days (002 art. 9.3e)."""
     clock = Clock(local(2026, 11, 23, 9))
     board = question_board(tmp_path, database_url, dovecot, smtp_sink, clock)
     ask(board)
@@ -179,6 +182,7 @@ def test_extension_tells_the_citizen_the_new_date_and_why(tmp_path, database_url
 
 
 def test_an_unanswered_question_is_reminded_then_escalated(tmp_path, database_url, dovecot, smtp_sink):
+    """An unanswered question is reminded and escalated (002 art. 11.2; 004 art. 7.2b)."""
     clock = Clock(local(2026, 11, 23, 9))
     board = question_board(tmp_path, database_url, dovecot, smtp_sink, clock)
     ask(board)
@@ -202,6 +206,7 @@ def test_an_unanswered_question_is_reminded_then_escalated(tmp_path, database_ur
 
 
 def test_qa_entry_has_no_personal_data(tmp_path, database_url, dovecot, smtp_sink):
+    """Citizens' personal data stays out of the Q&A page (000 art. 4)."""
     clock = Clock(local(2026, 11, 23, 9))
     board = question_board(tmp_path, database_url, dovecot, smtp_sink, clock)
     ask(board)
@@ -224,6 +229,7 @@ def test_qa_entry_has_no_personal_data(tmp_path, database_url, dovecot, smtp_sin
     (local(2027, 2, 3, 10), "17:00 ngày 03/03/2027"),     # the day before Tết 2027 (4/2-10/2 off)
 ])
 def test_due_dates_on_the_working_calendar(tmp_path, database_url, dovecot, smtp_sink, received, due):
+    """Answers within 15 working days, 30 where a ministry is consulted (002 art. 9.3e)."""
     board = question_board(tmp_path, database_url, dovecot, smtp_sink, Clock(received))
     ask(board)
     reference = f"HD-{received.astimezone(LOCAL).year}-0001"
@@ -261,6 +267,7 @@ def test_same_thread_adds_new_thread_is_new_and_acks_are_limited(tmp_path, datab
 
 def test_feedback_gets_a_progress_notice_and_a_declined_question_its_reason(
         tmp_path, database_url, dovecot, smtp_sink):
+    """Feedback routed to a unit gets a result or a progress notice within 15 working days (002 art. 11.2)."""
     clock = Clock(local(2026, 11, 23, 9))
     board = question_board(tmp_path, database_url, dovecot, smtp_sink, clock)
     ask(board, subject="Phản ánh chậm trả kết quả chứng thực", text="Tôi phản ánh việc trả kết quả chậm 10 ngày.")

@@ -28,6 +28,7 @@ def ledger(board) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def test_each_reminder_once_across_a_long_weekend_of_downtime(tmp_path, database_url, dovecot, smtp_sink):
+    """The board is reminded of each step's time, and the deputy and head told when it is late (002 art. 14.3đ, 15)."""
     clock = Clock(local(2026, 4, 29, 9))  # Wednesday before 30/4 and 1/5
     board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)
     board.say(submission())  # edit step: 1 working day -> due Monday 4/5 17:00 (30/4-3/5 are days off)

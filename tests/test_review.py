@@ -54,6 +54,8 @@ def position(board) -> str:
 
 
 def test_binh_phuoc_three_steps_publication_and_takedown(bp):
+    """Bình Phước's three steps, then the secretary publishes (002 art. 15); takedown is the board's decision (000
+    art. 9)."""
     sink = bp.sink
     assert bp.say(submission()).counts == {"filed": 1}
     assert position(bp) == "review:edit"
@@ -99,6 +101,7 @@ def test_binh_phuoc_three_steps_publication_and_takedown(bp):
 
 
 def test_procuracy_sensitive_content_goes_to_the_director(tmp_path, database_url, dovecot, smtp_sink, clock):
+    """The deputy head reviews, the head decides (000 art. 10); secrets need the director (000 art. 9)."""
     board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, preset="vkssoctrang")
     board.say(submission("[MẬT] Kết quả kiểm sát vụ án"))
     assert position(board) == "review:review" and article(board).sensitive
@@ -116,6 +119,8 @@ def test_procuracy_sensitive_content_goes_to_the_director(tmp_path, database_url
 
 
 def test_kon_tum_unit_head_confirms_first(tmp_path, database_url, dovecot, smtp_sink, clock):
+    """The unit head confirms first (001 art. 18.2; 002 art. 9.1a; 004 art. 7.2a); members edit, the head approves,
+    the office publishes (001 art. 13-17)."""
     board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, preset="kontum")
     board.say(submission())
     assert position(board) == "unit_review"
@@ -131,6 +136,9 @@ def test_kon_tum_unit_head_confirms_first(tmp_path, database_url, dovecot, smtp_
 
 
 def test_cchc_outside_sender_is_confirmed_then_published_at_once(tmp_path, database_url, dovecot, smtp_sink, clock):
+    """Outside senders may send content (002 art. 7.3); from outside @soctrang.gov.vn the unit leader confirms it
+    (004 art. 10.1a); members review, the head approves (004 art. 6.1d, 10.2); published at once (004 art.
+    10.3a)."""
     board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, preset="cchcsoctrang")
     outsider = ("Trương Thị Ngọc", "ngoc.tt1990@gmail.com")
     board.say(submission("[TIN] Cải cách thủ tục hành chính cấp xã", sender=outsider,
@@ -223,6 +231,8 @@ def test_an_author_cannot_approve_their_own_article_and_a_former_member_cannot_a
 
 
 def test_revise_and_resubmit_returns_to_the_step_that_asked(bp):
+    """The board asks the sender to complete or clarify (002 art. 12.1); the revision returns to the step that
+    asked."""
     bp.say(submission())
     bp.say(reply(last_to(bp.sink, MEMBER[1], "Biên tập"), "gmail", MEMBER, "DUYỆT"))
     bp.say(reply(last_to(bp.sink, HEAD[1], "Thẩm định"), "outlook_vi", HEAD,
@@ -304,6 +314,8 @@ def test_every_menu_command_works_or_says_why_not_without_a_director(tmp_path, d
 
 
 def test_assign_reject_escalate_and_status(bp):
+    """Content is passed to the member for its field (002 art. 11.1; 004 art. 10.2); a refusal states its reason
+    (002 art. 12.3; 004 art. 6.3b)."""
     bp.say(submission())
     bp.say(reply(last_to(bp.sink, HEAD[1], "Biên tập"), "outlook_vi", HEAD, "CHUYỂN: Phạm Quốc Bảo"))
     assert article(bp).assignee == MEMBER[1]
@@ -323,6 +335,7 @@ def test_assign_reject_escalate_and_status(bp):
 
 def test_a_unit_can_require_its_heads_confirmation_where_the_agency_does_not(tmp_path, database_url, dovecot,
                                                                               smtp_sink, clock):
+    """A unit head's pre-approval set per unit (001 art. 18.2; 002 art. 9.1a; 004 art. 7.2a)."""
     # Bình Phước has no pre-approval; this one unit asks for it.
     board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, unit_extra="preapproval = true")
     board.say(submission())
@@ -353,6 +366,8 @@ def test_show_prints_the_review_history(bp):
 
 def test_each_step_runs_a_deadline_that_explains_itself_and_follows_calendar_changes(
         tmp_path, database_url, dovecot, smtp_sink):
+    """Each step and the wait for publication has its deadline: the site is updated every working day (001 art.
+    10.1; 002 art. 13.1)."""
     from mailbot.cli import format_detail
     from mailbot.storage.models import Deadline
     from mailbot.views import article_detail

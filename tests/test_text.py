@@ -12,6 +12,7 @@ from mailbot.mail.vntext import looks_mojibake, repair_legacy
 
 
 def test_vni_text_is_converted():
+    """VNI text to Unicode (001 art. 3; 002 art. 4.1; 004 art. 9.1)."""
     vni = "Hoäi nghò toång keát coâng taùc tö phaùp naêm 2026 cuûa Sôû Tö phaùp"
     repaired = repair_legacy(vni)
     assert repaired.encoding == "vni"
@@ -67,7 +68,9 @@ def test_every_template_renders():
     inbound = InboundMessage(id=1, from_name="A", from_addr="a@x.gov.vn", subject="S", received_at=now)
     author = sender.Details(name="A", unit="U", email="a@x.gov.vn").as_dict()
     context = {"article": art, "author": author, "status_label": "x",
-               "files": [f], "quarantined": [f], "missing_labels": ["Đơn vị công tác"], "category_label": "Tin",
+               "files": [f], "quarantined": [f], "missing_labels": ["Đơn vị công tác", "Ảnh minh họa cho tin hoạt động"],
+               "photos_label": "Ảnh minh họa cho tin hoạt động", "photos_requested": True,
+               "hints": [{"kind": "language", "text": "h"}], "category_label": "Tin",
                "problems": [], "preview": "p", "not_attached": [f], "added": [f], "note": "n", "inbound": inbound,
                "reason": "r", "role_label": "Trưởng ban", "commands": __import__("mailbot.cases.commands").cases.commands.COMMANDS,
                "reasons": {"cl": "x"}, "expires_days": 14, "undo_minutes": 15, "done": "d", "refused": False,

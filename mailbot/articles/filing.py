@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.config import Agency
 from mailbot.mail.vntext import collapse_space, fold
-from mailbot.storage.models import ReferenceCounter
+from mailbot.storage.models import Attachment, ReferenceCounter
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -84,6 +84,19 @@ def category(agency: Agency, subject: str, text: str, attachment_kinds: list[str
     if attachment_kinds and not documents and len(text.strip()) < 400 and "photos" in rules:
         return "photos"
     return agency.intake.default_category
+
+
+IMAGE_KINDS = ("jpg", "png", "gif", "bmp")
+LOGO_BYTES = 10 * 1024   # an inline image smaller than this is a signature's logo or an icon, not a photo
+
+
+def photos_missing(agency: Agency, category: str, files: list[Attachment]) -> list[str]:
+    """["photos"] where the category must carry photos (001 art. 9.1b) and none of the good files is one."""
+    rule = next((r for r in agency.categories if r.name == category), None)
+    if rule is None or not rule.photos_required:
+        return []
+    photos = [a for a in files if a.ok and a.kind in IMAGE_KINDS and not (a.inline and a.size < LOGO_BYTES)]
+    return [] if photos else ["photos"]
 
 
 _SENSITIVE_TAGS = ("mat", "toi mat", "tuyet mat", "nhay cam", "sensitive")

@@ -15,7 +15,7 @@ from mailbot.cases.authority import token_message_id
 from mailbot.mail.message import ParsedMessage
 from mailbot.outbound.mailer import ROLE_LABELS_VI, Mailer, preview_text
 from mailbot.outbound.render import FileToAttach
-from mailbot.storage.models import Article, Attachment, Deadline, InboundMessage
+from mailbot.storage.models import Article, Attachment, Deadline, Event, InboundMessage
 from mailbot.worktime.calendar import TZ
 
 
@@ -27,6 +27,8 @@ class ArticleNotices(Mailer):
             "status_label": workflow.STATUS_LABELS_VI.get(article.status, article.status),
             "files": [a for a in article.attachments if a.ok],
             "missing_labels": [FIELD_LABELS_VI[m] for m in article.missing],
+            "photos_label": FIELD_LABELS_VI["photos"],
+            "hints": list(article.hints or []),
             "category_label": next((c.label for c in self.agency.categories if c.name == article.category),
                                    article.category),
             "step_label": self._step_label(article),
@@ -60,6 +62,9 @@ class ArticleNotices(Mailer):
         self.send(s, f"new-article:{article.id}", "article.secretary.new", "article/secretary/new",
                    self.secretaries(), {**context, "preview": _preview(article), "not_attached": listed,
                                         "contribution": _contribution(s, article),
+                                        "photos_requested": s.scalar(select(Event.id).where(
+                                            Event.article_id == article.id, Event.kind == "photos_requested")
+                                            .limit(1)) is not None,
                                         "quarantined": [a for a in article.attachments if not a.ok]},
                    now, article=article, inbound=inbound, files=attach)
 

@@ -255,4 +255,5 @@ FIELD_LABELS_VI = {
     "contact": "Số điện thoại hoặc địa chỉ liên hệ",
     "email": "Địa chỉ thư điện tử",
     "title": "Chức vụ",
+    "photos": "Ảnh minh họa cho tin hoạt động",
 }

@@ -330,7 +330,7 @@ def _agency(raw: dict, path: str, problems: _Problems, base: Path, env: Mapping[
         units=tuple(Unit(name=u.name, aliases=tuple(u.aliases), head=u.head, focal_points=tuple(u.focal_points),
                          monthly_quota=u.monthly_quota, preapproval=u.preapproval) for u in a.units),
         staff=tuple(staff), accepted_domains=tuple(x.lower().lstrip("@") for x in a.accepted_domains),
-        categories=tuple(CategoryRule(name, c.label or name, tuple(c.tags), tuple(c.keywords))
+        categories=tuple(CategoryRule(name, c.label or name, tuple(c.tags), tuple(c.keywords), c.photos_required)
                          for name, c in a.categories.items()),
         intake=IntakeSettings(
             max_attachment_bytes=int(i.max_attachment_mb * 1024 * 1024),

@@ -89,6 +89,7 @@ class CategoryTable(Table):
     label: str | None = None
     tags: list[str] = []
     keywords: list[str] = []
+    photos_required: bool = False
 
 
 class IntakeTable(Table):

@@ -88,6 +88,7 @@ class CategoryRule:
     label: str
     tags: tuple[str, ...]
     keywords: tuple[str, ...]
+    photos_required: bool = False   # news of an activity must carry photos (001 art. 9.1b)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailbot import metrics
-from mailbot.articles import contributions, deadlines, filing, sender, workflow
-from mailbot.articles.notices import ArticleNotices
+from mailbot.articles import contributions, deadlines, filing, hints, sender, workflow
+from mailbot.articles.notices import ArticleNotices, current_files
 from mailbot.articles.review import Review
 from mailbot.cases.authority import Result, find_token, tokens_in
 from mailbot.cases.filer import Filer
@@ -480,8 +480,10 @@ class Intake:
         article.title = title or "(không có tiêu đề)"
         article.category = filing.category(self.agency, subject, body, [a.kind for a in good])
         article.reference = filing.next_reference(s, self.agency, now)
-        article.missing = author.missing(self.agency.intake.require_email)
+        article.missing = author.missing(self.agency.intake.require_email) + filing.photos_missing(
+            self.agency, article.category, good)
         article.sensitive = filing.marked_sensitive(subject)
+        article.hints = hints.for_article([body, *(a.text_preview for a in good)], self.agency.accepted_domains)
         event = "filed_incomplete" if article.missing else "filed_complete"
         detail = f"tự động chuyển đổi văn bản {_ENCODING_LABELS.get(prepared.legacy_encoding, '')} sang Unicode" \
             if prepared.legacy_encoding else ""
@@ -489,6 +491,11 @@ class Intake:
         for a in stored:
             a.article_id = article.id
         inbound.article_id = article.id
+        if "photos" in article.missing:
+            workflow.note(s, article, "photos_requested", actor="mailbot", now=now, inbound_id=inbound.id,
+                          detail="tin hoạt động không có ảnh minh họa; đã đề nghị người gửi bổ sung")
+        for hint in article.hints:
+            workflow.note(s, article, "hint", actor="mailbot", now=now, inbound_id=inbound.id, detail=hint["text"])
         if forwarded:
             workflow.note(s, article, "forwarded", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                           detail=f"chuyển tiếp bài của {forwarded.from_name} <{forwarded.from_addr}>")
@@ -564,8 +571,17 @@ class Intake:
         author = given.merged(current, "earlier message")
         was_missing = list(article.missing)
         article.author = author.as_dict()
-        article.missing = author.missing(self.agency.intake.require_email)
+        s.flush()
+        s.refresh(article, ["attachments"])
+        # Photos are asked for only while the article waits for its sender (001 art. 9.1b); in review, the
+        # editor sees what there is.
+        photos = filing.photos_missing(self.agency, article.category, article.attachments) \
+            if article.status == workflow.AWAITING_DETAILS else []
+        article.missing = author.missing(self.agency.intake.require_email) + photos
         added = [a.filename for a in stored]
+        if any(a.ok and a.kind not in filing.IMAGE_KINDS for a in stored):   # a new text: what it shows the editor
+            article.hints = hints.for_article([article.body_text, *(a.text_preview for a in current_files(article))],
+                                              self.agency.accepted_domains)
         workflow.note(s, article, "follow_up", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                       detail="; ".join(filter(None, [
                           f"tệp: {', '.join(added)}" if added else "",

@@ -153,5 +153,25 @@ def looks_mojibake(text: str) -> bool:
     return markers >= 2 and markers / len(letters) > 0.04
 
 
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n")
+
+
+def legacy_residue(text: str, sample: int = DETECT_SAMPLE) -> bool:
+    """True when a text, after conversion, still holds legacy-font text: over the whole, or in a sentence of
+    its own (a document half converted, where the whole no longer looks like either)."""
+    head = text[:sample]
+    if not _LEGACY_CHARS.search(head) and not _UTF8_AS_LATIN1.search(head):
+        return False
+    if sum(1 for c in head if c.isalpha()) >= 20 and looks_mojibake(head):
+        return True
+    for sentence in _SENTENCE.split(head):
+        letters = sum(1 for c in sentence if c.isalpha())
+        # Guillemets are TCVN3 letters too, and a Unicode sentence may quote «like this»: three markers at least.
+        markers = sum(1 for c in sentence if c in _TCVN3_MARKERS and c not in "«»")
+        if letters >= 20 and markers >= 3 and markers / letters > 0.08:
+            return True
+    return False
+
+
 def collapse_space(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()

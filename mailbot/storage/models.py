@@ -108,6 +108,8 @@ class Article(Base):
     author: Mapped[dict[str, Any]] = mapped_column(default=dict)
     submitter_email: Mapped[str] = mapped_column(String(320))
     missing: Mapped[list[Any]] = mapped_column(default=list)
+    # What intake noticed for the editor ({"kind": "attribution" | "language" | "legacy_font", "text": ...}).
+    hints: Mapped[list[Any]] = mapped_column(default=list)
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     # Review: the step being decided (status "review"), the version under review, who holds it.
