@@ -17,7 +17,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 
 from mailbot import metrics
-from mailbot.articles import deadlines
+from mailbot.articles import deadlines, hints
 from mailbot.articles.notices import ArticleNotices
 from mailbot.articles.review import Review
 from mailbot.cases.filer import Filer
@@ -397,6 +397,7 @@ class Worker:
         # APScheduler runs the periodic sweep between mail (reminders, digests, reports, quota mail); the
         # deadlines and the ledger are our own tables, so a sweep missed while the daemon was down is
         # simply done at the next one.
+        hints.warm()
         scheduler = BackgroundScheduler(timezone="Asia/Ho_Chi_Minh")
         # The first sweep runs at start-up: what came due while the daemon was down goes out now.
         scheduler.add_job(self._sweep_and_send, "interval", minutes=self.agency.reminders.sweep_minutes,
@@ -470,10 +471,6 @@ class Worker:
                 backoff = min(backoff * 2, self.service.database_retry_max_seconds)
 
 
-class NotSetUp(RuntimeError):
-    """The configuration names an agency the database does not know yet."""
-
-
 class App:
     def __init__(self, settings: Settings, now: Callable[[], datetime] = utcnow, dns: DnsLookup | None = None):
         self.settings = settings
@@ -487,14 +484,8 @@ class App:
         self.health = Health()
 
     def check_ready(self) -> None:
-        """The schema is current and every configured agency is known: what commands other than `migrate`
-        and `run` need (they never change the schema themselves)."""
-        self.db.check_current()
-        with self.db.transaction() as s:
-            known = set(s.scalars(select(AgencyRow.slug)))
-        missing = [a.slug for a in self.settings.agencies if a.slug not in known]
-        if missing:
-            raise NotSetUp(f"agencies not yet in the database: {', '.join(missing)}; run `mailbot migrate`")
+        """The schema is current and every configured agency is known (`Database.check_ready`)."""
+        self.db.check_ready([a.slug for a in self.settings.agencies])
 
     def migrate(self) -> None:
         """The schema to head, the configured agencies recorded, open deadlines recomputed: under locks, so

@@ -11,8 +11,6 @@ from sqlalchemy.orm import Session
 
 from mailbot.articles.workflow import STATUS_LABELS_VI
 from mailbot.config import Agency
-from mailbot.jobs import periodic, reminders
-from mailbot.questions import service as questions
 from mailbot.storage.models import (
     Article,
     Attachment,
@@ -125,6 +123,8 @@ def question_detail(s: Session, reference: str, agency: str | None = None) -> di
     x = s.scalars(q).first()
     if x is None:
         return None
+    from mailbot.questions import service as questions  # its labels; the service itself is not needed here
+
     inbound = s.scalars(select(InboundMessage).where(InboundMessage.question_id == x.id).order_by(InboundMessage.id))
     out = s.scalars(select(OutboxMessage).where(OutboxMessage.question_id == x.id).order_by(OutboxMessage.id))
     events = s.scalars(select(Event).where(Event.question_id == x.id).order_by(Event.id))
@@ -151,6 +151,8 @@ def question_detail(s: Session, reference: str, agency: str | None = None) -> di
 def status(s: Session, agency: Agency, now: datetime) -> dict:
     """What one agency's mailbot is doing, for `mailbot status`: its mailbox, what waits for people, the
     outbox, and the reminders due and not yet sent."""
+    from mailbot.jobs import periodic, reminders  # the sweeps' own conditions; `list` and `show` need neither
+
     slug = agency.slug
     checkpoints = [{"mailbox": m.mailbox, "last_uid": m.last_uid, "updated_at": _iso(m.updated_at)}
                    for m in s.scalars(select(MailboxState).where(MailboxState.agency == slug))]

@@ -262,9 +262,10 @@ def _rules(a: schema.AgencyTable, workflow: WorkflowSettings, calendar: WorkCale
     """Every deadline rule works on the calendar, and every name that refers to one finds it."""
     rules = {f"deadlines.{n}": r for n, r in a.deadlines.items()}
     rules |= {f"workflow.steps.{st.name}.deadline": st.deadline for st in workflow.steps if st.deadline}
+    form_only = replace(calendar, public_holidays=False)   # the rule's form: holidays change dates, not validity
     for key, rule in rules.items():
         try:
-            calendar.deadline(rule, datetime(2026, 1, 5, 8, 0, tzinfo=TZ))
+            form_only.deadline(rule, datetime(2026, 1, 5, 8, 0, tzinfo=TZ))
         except (ValueError, TypeError, KeyError) as exc:
             problems.add(f"{path}.{key}", f"not a deadline rule: {exc}")
             continue

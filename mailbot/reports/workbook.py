@@ -2,15 +2,12 @@
 
 matplotlib runs on its Agg backend (no display); its bundled DejaVu Sans has every Vietnamese letter.
 It is imported when a chart is drawn, not with this module: it takes longer to load than every
-other `mailbot list` or `show` needs in all.
+other `mailbot list` or `show` needs in all. openpyxl likewise, when a workbook is written.
 """
 
 from __future__ import annotations
 
 import io
-
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 
 from mailbot.config import Agency
 from mailbot.reports.stats import Stats, contributed, rate
@@ -23,6 +20,9 @@ ON_TIME_LABELS = {"board": "Ban Biên tập xử lý đúng hạn", "contributio
 
 
 def workbook(stats: Stats, agency: Agency) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
     wb = Workbook()
     summary = wb.active
     summary.title = "Tổng hợp"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = "migrate:schema"
@@ -64,6 +66,8 @@ class Database:
             yield session
 
     def _alembic(self) -> AlembicConfig:
+        from alembic.config import Config as AlembicConfig  # only to migrate: it takes 0.15 s to load
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
@@ -75,6 +79,8 @@ class Database:
         Under a lock: two processes starting together on an empty PostgreSQL database take turns, and
         the second finds the schema current. (SQLite's BEGIN IMMEDIATE does the same.)
         """
+        from alembic import command
+
         cfg = self._alembic()
         with self.engine.begin() as conn:
             advisory_lock(conn, MIGRATION_LOCK)
@@ -82,21 +88,58 @@ class Database:
             command.upgrade(cfg, "head")
 
     def current_revision(self) -> str | None:
+        """The revision alembic_version records (what Alembic's MigrationContext reads), or None."""
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     def check_current(self) -> None:
         """Raise SchemaNotCurrent unless the schema is the one this code expects."""
-        head = ScriptDirectory.from_config(self._alembic()).get_current_head()
-        with self.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+        head = head_revision()
+        current = self.current_revision()
         if current != head:
             raise SchemaNotCurrent(
                 f"the database schema is at {current or 'nothing (empty database)'}, this mailbot needs {head}: "
                 "run `mailbot migrate` (or start `mailbot run`, which migrates first)")
 
+    def check_ready(self, agencies: list[str]) -> None:
+        """The schema is current and every configured agency is known: what commands other than `migrate`
+        and `run` need (they never change the schema themselves). Raises SchemaNotCurrent or NotSetUp."""
+        from mailbot.storage.models import AgencyRow
+
+        self.check_current()
+        with self.transaction() as s:
+            known = set(s.scalars(select(AgencyRow.slug)))
+        missing = [slug for slug in agencies if slug not in known]
+        if missing:
+            raise NotSetUp(f"agencies not yet in the database: {', '.join(missing)}; run `mailbot migrate`")
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class NotSetUp(RuntimeError):
+    """The configuration names an agency the database does not know yet."""
+
+
+_REVISION = re.compile(r"^(down_revision|revision) = ['\"]?(\w+|None)['\"]?$", re.MULTILINE)
+
+
+@cache
+def head_revision() -> str:
+    """The newest migration: the one no other names as its down_revision. Read from the files, as
+    Alembic's ScriptDirectory does, without loading Alembic (read-only commands start faster);
+    tests/test_storage.py checks the two agree."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((k, v) for k, v in _REVISION.findall(path.read_text(encoding="utf-8")))
+        revisions.add(found["revision"])
+        parents.add(found.get("down_revision", "None"))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
-
-import holidays
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 _WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
@@ -21,7 +20,9 @@ CLOCK_KINDS = ("hours", "office_hours", "working_days", "calendar_days", "first_
 
 
 @lru_cache(maxsize=32)
-def _public_holidays(year: int) -> holidays.HolidayBase:
+def _public_holidays(year: int) -> Any:
+    import holidays  # loads every country's module (about 0.2 s): only where a day is looked up
+
     return holidays.VN(years=year, language="vi")
 
 
@@ -45,6 +46,7 @@ class WorkCalendar:
     office_hours: tuple[tuple[time, time], ...] = ((time(7, 30), time(11, 30)), (time(13, 30), time(17, 0)))
     days_off: dict[date, str] = field(default_factory=dict)       # the agency's extra days off
     working_days: dict[date, str] = field(default_factory=dict)   # the agency's make-up working days
+    public_holidays: bool = True   # False only to check a rule's form (loading the settings), never to count
 
     # -- days ------------------------------------------------------------------------------
 
@@ -54,6 +56,8 @@ class WorkCalendar:
             return None
         if day in self.days_off:
             return self.days_off[day]
+        if not self.public_holidays:
+            return _WEEKDAYS_VI[day.weekday()] if day.weekday() >= 5 else None
         public = _public_holidays(day.year)
         if day in public:
             return public[day]
