@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.articles import workflow
@@ -112,27 +113,38 @@ def quota_of(agency: Agency, unit_name: str) -> int:
     return (unit.monthly_quota if unit and unit.monthly_quota else agency.schedule.unit_quota) if unit else 0
 
 
+# The columns the numbers need: never the bodies (an article's text can be tens of kilobytes).
+_ARTICLE = (Article.id, Article.reference, Article.title, Article.status, Article.step, Article.category,
+            Article.author, Article.submitter_email, Article.received_at)
+_QUESTION = (Question.reference, Question.title, Question.status, Question.unit, Question.received_at,
+             Question.answered_at, Question.due_at)
+
+
 def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
     stats = Stats(period)
     in_period = (Event.agency == agency.slug, Event.article_id.is_not(None), Event.at >= period.start,
                  Event.at < period.end)
-    events = s.scalars(select(Event).where(*in_period)).all()
+    events = s.execute(select(Event.article_id, Event.kind).where(*in_period).order_by(Event.id)).all()
     # Only what the period touches: received in it, decided in it, or still waiting (for the queue).
-    articles = {a.id: a for a in s.scalars(select(Article).where(Article.agency == agency.slug, or_(
+    articles = {a.id: a for a in s.execute(select(*_ARTICLE).where(Article.agency == agency.slug, or_(
         and_(Article.received_at >= period.start, Article.received_at < period.end),
         Article.id.in_(select(Event.article_id).where(*in_period)), Article.status.not_in(CLOSED))))}
-    images: defaultdict[int | None, int] = defaultdict(int)
     published = select(Event.article_id).where(*in_period, Event.kind == "published")
-    for att in s.scalars(select(Attachment).where(Attachment.agency == agency.slug, Attachment.status == FileStatus.OK,
-                                                  Attachment.kind.in_(IMAGES), Attachment.article_id.in_(published))):
-        images[att.article_id] += 1
+    images: dict[int | None, int] = dict(s.execute(
+        select(Attachment.article_id, func.count()).where(
+            Attachment.agency == agency.slug, Attachment.status == FileStatus.OK, Attachment.kind.in_(IMAGES),
+            Attachment.article_id.in_(published)).group_by(Attachment.article_id)).all())
 
     units: dict[str, Tally] = {u.name: Tally(u.name, u.name, quota_of(agency, u.name)) for u in agency.units}
     authors: dict[str, Tally] = {}
+    unit_for: dict[tuple[str, str], str] = {}   # (address, written unit) -> unit: each sender's unit worked out once
 
-    def tallies(article: Article) -> tuple[Tally, Tally]:
+    def tallies(article: Row[Any]) -> tuple[Tally, Tally]:
         author = article.author or {}
-        unit = unit_of(agency, author)
+        written = (str(author.get("email", "")), str(author.get("unit", "")))
+        unit = unit_for.get(written)
+        if unit is None:
+            unit = unit_for[written] = unit_of(agency, author)
         key = (author.get("email") or article.submitter_email).lower()
         if unit not in units:
             units[unit] = Tally(unit, unit)
@@ -145,17 +157,15 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
             stats.received += 1
             for t in tallies(a):
                 t.received += 1
-    for e in events:
-        if e.article_id is None:
-            continue
-        a = articles[e.article_id]
-        if e.kind in ("final_approved", "director_approved"):
+    for article_id, kind in events:
+        a = articles[article_id]
+        if kind in ("final_approved", "director_approved"):
             stats.approved += 1
-        elif e.kind == "rejected":
+        elif kind == "rejected":
             stats.rejected += 1
             for t in tallies(a):
                 t.rejected += 1
-        elif e.kind == "published":
+        elif kind == "published":
             stats.published += 1
             for t in tallies(a):
                 if a.category == "news":
@@ -164,23 +174,25 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
                     t.articles += 1
                 else:
                     t.other += 1
-                t.photos += images[a.id]
+                t.photos += images.get(a.id, 0)
     stats.units = sorted(units.values(), key=lambda t: (t.name == OUTSIDE, t.name))
     stats.authors = sorted(authors.values(), key=lambda t: (-t.published, -t.received, t.name))
 
-    for d in s.scalars(select(Deadline).where(Deadline.agency == agency.slug, Deadline.closed_at.is_not(None),
-                                              Deadline.closed_at >= period.start, Deadline.closed_at < period.end,
-                                              Deadline.outcome.in_(("met", "missed")))):
-        if d.question_id:
+    for question_id, position, outcome, count in s.execute(select(
+            Deadline.question_id.is_not(None), Deadline.position, Deadline.outcome, func.count()).where(
+            Deadline.agency == agency.slug, Deadline.closed_at.is_not(None), Deadline.closed_at >= period.start,
+            Deadline.closed_at < period.end, Deadline.outcome.in_(("met", "missed"))).group_by(
+            Deadline.question_id.is_not(None), Deadline.position, Deadline.outcome)):
+        if question_id:
             kind = "questions"
-        elif d.position == "contribution":
+        elif position == "contribution":
             kind = "contributions"
-        elif d.position.startswith(workflow.AUTHOR_WAITS):
+        elif position.startswith(workflow.AUTHOR_WAITS):
             continue
         else:
             kind = "board"
         met, missed = stats.on_time.get(kind, (0, 0))
-        stats.on_time[kind] = (met + (d.outcome == "met"), missed + (d.outcome == "missed"))
+        stats.on_time[kind] = (met + count * (outcome == "met"), missed + count * (outcome == "missed"))
 
     _questions(s, agency, period, now, stats)
     _queue(s, agency, articles, now, stats)
@@ -193,7 +205,7 @@ def _questions(s: Session, agency: Agency, period: Period, now: datetime, stats:
     touched = or_(and_(Question.received_at >= period.start, Question.received_at < period.end),
                   and_(Question.answered_at >= period.start, Question.answered_at < period.end),
                   Question.status.not_in((q_module.ANSWERED, q_module.DECLINED)))
-    for q in s.scalars(select(Question).where(Question.agency == agency.slug, touched)):
+    for q in s.execute(select(*_QUESTION).where(Question.agency == agency.slug, touched)):
         unit = q.unit or "(chưa phân công)"
         if q.received_at in period:
             counts["received"] += 1
@@ -217,9 +229,9 @@ def _questions(s: Session, agency: Agency, period: Period, now: datetime, stats:
     stats.questions_due.sort(key=lambda w: w.due or datetime.max.replace(tzinfo=timezone.utc))
 
 
-def _queue(s: Session, agency: Agency, articles: dict[int, Article], now: datetime, stats: Stats) -> None:
-    due = {d.article_id: d.due_at for d in s.scalars(select(Deadline).where(
-        Deadline.agency == agency.slug, Deadline.closed_at.is_(None), Deadline.article_id.is_not(None)))}
+def _queue(s: Session, agency: Agency, articles: dict[int, Row[Any]], now: datetime, stats: Stats) -> None:
+    due = dict(s.execute(select(Deadline.article_id, Deadline.due_at).where(
+        Deadline.agency == agency.slug, Deadline.closed_at.is_(None), Deadline.article_id.is_not(None))).all())
     for a in sorted(articles.values(), key=lambda a: a.received_at):
         if a.status in CLOSED:
             continue
