@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
+from mailbot import app as app_module
 from mailbot import cli
 from mailbot.app import Health
 from mailbot.outbound import outbox
@@ -187,7 +188,9 @@ def test_digest_and_report_sent_by_hand_then_swept_go_once(board, smtp_sink, mon
     # Monday 23/11/2026 09:00 (Vietnam): the digest came due at 07:30, the monthly report is due
     # on 01/12. By hand first, then the sweep, then by hand again.
     monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", Dovecot.PASSWORD)
-    monkeypatch.setattr(cli, "App", lambda settings: type(board.app)(settings, now=board.clock))
+    # The commands import the App when they run: the test's clock goes in where they find it.
+    real = type(board.app)
+    monkeypatch.setattr(app_module, "App", lambda settings: real(settings, now=board.clock))
     config = str(board.settings.source)
     assert cli.main(["--config", config, "digest", "--send"]) == 0
     board.worker.send_due(periodic=True)
