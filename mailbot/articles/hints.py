@@ -19,6 +19,10 @@ from mailbot.mail.vntext import legacy_residue
 SAMPLE = 50_000          # characters of each text the checks read
 QUOTE_CHARS = 200        # a quoted passage this long is a reproduction, not a phrase
 MIN_LETTERS = 80         # below this, a text is too short to say what language it is in
+PARAGRAPHS = 24          # paragraphs of a long text the language model reads (each its first CLASSIFIED_CHARS)
+CLASSIFIED_CHARS = 400
+_PARAGRAPH = re.compile(r"\n+")   # paragraphs of a document, lines of a mail
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
 
 # Press agencies, newspapers, magazines and news sites a staff member copies from. A name alone is a sign,
 # not proof: "Báo Kon Tum" may be a partner at an event. The editor decides.
@@ -94,12 +98,16 @@ def language(texts: list[str]) -> list[dict[str, Any]]:
     if any(legacy_residue(t) for t in texts):
         return [{"kind": "legacy_font", "text": "Nội dung còn ký tự phông chữ cũ (TCVN3/VNI) sau khi tự động "
                  "chuyển đổi; cần chuyển sang Unicode (TCVN 6909:2001) trước khi đăng."}]
-    paragraphs = [p for t in texts for p in re.split(r"\n\s*\n", t) if _letters(p) >= 20]
+    paragraphs = [(p, n) for t in texts for p in _PARAGRAPH.split(t) if (n := _letters(p)) >= 20]
+    if len(paragraphs) > PARAGRAPHS:   # a long document: the first paragraph and an even spread of the rest
+        step = len(paragraphs) / (PARAGRAPHS - 1)
+        paragraphs = [paragraphs[0]] + [paragraphs[int(1 + i * step)] for i in range(PARAGRAPHS - 1)
+                                        if int(1 + i * step) < len(paragraphs)]
     counted: dict[str, int] = {}
     first = None
-    for paragraph in paragraphs:
-        code = _identify(paragraph)
-        counted[code] = counted.get(code, 0) + _letters(paragraph)
+    for paragraph, letters in paragraphs:
+        code = _identify(paragraph[:CLASSIFIED_CHARS])
+        counted[code] = counted.get(code, 0) + letters
         first = first or code
     total = sum(counted.values())
     if total < MIN_LETTERS:
@@ -121,7 +129,7 @@ def warm() -> None:
 
 
 def _letters(text: str) -> int:
-    return sum(1 for c in text if c.isalpha())
+    return len(_NOT_LETTERS.sub("", text))
 
 
 @cache

@@ -153,6 +153,7 @@ def looks_mojibake(text: str) -> bool:
     return markers >= 2 and markers / len(letters) > 0.04
 
 
+_MARKERS = re.compile("[" + re.escape("".join(sorted(_TCVN3_MARKERS - set("«»")))) + "]")
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n")
 
 
@@ -160,9 +161,13 @@ def legacy_residue(text: str, sample: int = DETECT_SAMPLE) -> bool:
     """True when a text, after conversion, still holds legacy-font text: over the whole, or in a sentence of
     its own (a document half converted, where the whole no longer looks like either)."""
     head = text[:sample]
-    if not _LEGACY_CHARS.search(head) and not _UTF8_AS_LATIN1.search(head):
+    if _UTF8_AS_LATIN1.search(head):   # UTF-8 read as Latin-1 that could not be reversed
+        return sum(1 for c in head[:2000] if c.isalpha()) >= 20
+    # Vietnamese in Unicode has none of these marks: fewer than three and there is nothing to look for (the
+    # count runs in C; this is every message's path).
+    if len(_MARKERS.findall(head)) < 3:
         return False
-    if sum(1 for c in head if c.isalpha()) >= 20 and looks_mojibake(head):
+    if looks_mojibake(head):
         return True
     for sentence in _SENTENCE.split(head):
         letters = sum(1 for c in sentence if c.isalpha())
