@@ -89,8 +89,11 @@ def test_the_legacy_font_detector_sees_a_bounded_sample(monkeypatch):
     repaired = vntext.repair_legacy(big)
     assert repaired.encoding == "tcvn3" and repaired.text.startswith("Thông báo về việc tổ chức hội nghị")
     assert seen == [vntext.DETECT_SAMPLE]
-    # Unicode text is looked at through the same sample; ASCII never reaches the detector.
+    # Text whose accented letters are all in Latin-1 (as a legacy keyboard's would be) is looked at
+    # through the same sample; Vietnamese in Unicode (letters no legacy keyboard yields) and ASCII never
+    # reach the detector.
     seen.clear()
+    assert vntext.repair_legacy("Thông báo: tài chính, máy tính. " * 60_000).encoding is None
     assert vntext.repair_legacy("Thông báo về việc tổ chức hội nghị " * 50_000).encoding is None
     assert vntext.repair_legacy("plain ascii " * 100_000).encoding is None
     assert seen == [vntext.DETECT_SAMPLE]
