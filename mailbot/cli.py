@@ -423,6 +423,10 @@ def format_detail(d: dict) -> str:
         if "kind" in f:
             lines.append(f"    - {f['filename']} [{f['kind'] or f['sniffed_type']}, {f['size']} B, v{f['version']}] "
                          f"{f['status']}{': ' + f['reason'] if f['reason'] else ''}")
+            if f.get("signature"):
+                from mailbot.mail.signatures import summary_vi
+
+                lines.append(f"      {summary_vi(f['signature'])}")
         else:
             lines.append("    (none)")
     lines += _common_sections(d)

@@ -79,7 +79,7 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
         "attachments": [{
             "filename": f.filename, "kind": f.kind, "sniffed_type": f.sniffed_type, "size": f.size,
             "sha256": f.sha256, "status": f.status, "reason": f.reason, "version": f.version,
-            "inline": f.inline, "has_text": bool(f.text_preview),
+            "inline": f.inline, "has_text": bool(f.text_preview), "signature": f.signature,
         } for f in files],
         "messages_in": [{
             "id": m.id, "from": m.from_addr, "subject": m.subject, "received_at": _iso(m.received_at),

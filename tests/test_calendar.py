@@ -113,10 +113,11 @@ EXPECTED = {
     ("cchcsoctrang", "statistics"): date(2026, 12, 7),
 }
 # Waiting times every preset sets, from the same Friday afternoon: 1 working day is Monday 23/11,
-# 2 is Wednesday 25/11 (24/11 is a holiday), 3 is Thursday 26/11.
+# 2 is Wednesday 25/11 (24/11 is a holiday), 3 is Thursday 26/11, 5 is Monday 30/11.
 for _preset in ("binhphuoc", "kontum", "vkssoctrang", "cchcsoctrang"):
     EXPECTED[(_preset, "author_details")] = EXPECTED[(_preset, "author_revision")] = date(2026, 11, 26)
     EXPECTED[(_preset, "director_review")] = date(2026, 11, 25)
+    EXPECTED[(_preset, "author_original")] = date(2026, 11, 30)   # 5 working days: 23, 25, 26, 27, 30/11
     EXPECTED[(_preset, "publication")] = date(2026, 11, 23)
     # Citizens' questions: the legal limits come from the common preset for every agency.
     EXPECTED[(_preset, "citizen_answer")] = EXPECTED[(_preset, "unit_feedback_response")] = date(2026, 12, 14)

@@ -365,7 +365,7 @@ def test_dangerous_attachments_are_quarantined(board):
         samples.File("Hỏng.docx", DOCX, truncated),
         *article_files()[:1],
     )
-    raw = samples.build("zimbra", sender=AUTHOR, to=BOARD, subject="[VĂN BẢN] Kế hoạch 2027",
+    raw = samples.build("zimbra", sender=AUTHOR, to=BOARD, subject="[BÀI VIẾT] Kế hoạch tuyên truyền 2027",
                         text=f"Gửi kế hoạch.\n\n{SIGNATURE}", files=files)
     assert board.say(raw).counts == {"filed": 1}
     with board.transaction() as s:

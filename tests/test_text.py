@@ -79,7 +79,8 @@ def test_every_template_renders():
                "step_label": "Biên tập", "threshold": "overdue", "due": now, "explanation": "e", "deadline": None,
                "failures": [{"subject": "S", "message_id": "m@x", "reference": "BBT-2026-0001", "created_at": now,
                              "attempts": 1, "refused": [{"address": "b@x.gov.vn", "code": 550, "error": "no"}]}],
-               "every": 60, "kind": "flood", "address": "a@x.gov.vn", "count": 21, "limit": 20, "reference": "BBT-2026-0002"}
+               "every": 60, "secretaries": [],
+               "kind": "flood", "address": "a@x.gov.vn", "count": 21, "limit": 20, "reference": "BBT-2026-0002"}
     context.update(_question_and_period_context(agency, now))
     renderer = Renderer(templates_dir())
     names = sorted({str(p.relative_to(templates_dir())).split(".")[0]

@@ -2,7 +2,7 @@
 
 Where the rules come from: a review step's own `deadline` (workflow.steps), otherwise the agency's
 `deadlines` table under the position's name: `unit_review`, `director_review`, `publication`
-(after final approval), `author_details` and `author_revision` (waiting for the author).
+(after final approval), `author_details`, `author_original` and `author_revision` (waiting for the author).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _POSITION_RULES = {
     workflow.DIRECTOR_REVIEW: "director_review",
     workflow.APPROVED: "publication",
     workflow.AWAITING_DETAILS: "author_details",
+    workflow.AWAITING_ORIGINAL: "author_original",
     workflow.AWAITING_REVISION: "author_revision",
 }
 

@@ -99,6 +99,25 @@ def photos_missing(agency: Agency, category: str, files: list[Attachment]) -> li
     return [] if photos else ["photos"]
 
 
+def original_missing(agency: Agency, category: str, files: list[Attachment]) -> str:
+    """Where the category needs a signed original (002 art. 9.1c) and no good PDF carries a valid digital
+    signature: the state of the best one there is ("no_pdf" without any PDF, "unchecked" without a trust
+    store); "" when nothing is missing."""
+    rule = next((r for r in agency.categories if r.name == category), None)
+    if rule is None or not rule.signed_original:
+        return ""
+    pdfs = [a for a in files if a.ok and a.kind == "pdf"]
+    if any(a.signature and a.signature.get("state") == "valid" for a in pdfs):
+        return ""
+    if not pdfs:
+        return "no_pdf"
+    if not agency.signatures.enabled:
+        return "unchecked"
+    order = ("modified", "broken", "revoked", "expired", "untrusted", "unreadable", "unsigned")
+    states = {(a.signature or {}).get("state", "unsigned") for a in pdfs}
+    return next((s for s in order if s in states), "unsigned")
+
+
 _SENSITIVE_TAGS = ("mat", "toi mat", "tuyet mat", "nhay cam", "sensitive")
 
 

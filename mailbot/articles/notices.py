@@ -56,6 +56,27 @@ class ArticleNotices(Mailer):
                    {**self._article_context(article), "quarantined": quarantined, "problems": problems},
                    now, article=article, inbound=inbound, reply_to_msg=msg)
 
+    def original_missing(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
+                         reason: str, quarantined: list[Attachment], now: datetime) -> None:
+        """To the sender: the document waits for a valid digital signature or its paper original (002 art. 9.1c)."""
+        self.send(s, f"original-missing:{inbound.id}", "article.author.original_missing",
+                   "article/author/original_missing", [msg.from_addr],
+                   {**self._article_context(article), "reason": reason, "quarantined": quarantined,
+                    "secretaries": self.agency.members_with("secretary")},
+                   now, article=article, inbound=inbound, reply_to_msg=msg)
+
+    def original_awaited(self, s: Session, article: Article, email: str, token: str, now: datetime) -> None:
+        """To the secretary, with a token: ĐÃ NHẬN BẢN GỐC once the paper original has arrived."""
+        reason = s.scalars(select(Event.detail).where(Event.article_id == article.id,
+                                                      Event.kind == "original_requested")
+                           .order_by(Event.id.desc()).limit(1)).first() or ""
+        self.send(s, f"original-awaited:{token}", "article.secretary.original_awaited",
+                   "article/secretary/original_awaited", [email],
+                   {**self._article_context(article), "reason": reason, "commands": self._menu(article),
+                    "reasons": commands.REJECT_REASONS, "expires_days": self.agency.workflow.token_days},
+                   now, article=article, message_id=token_message_id(token, self.agency),
+                   reply_to=self.token_reply_to(token))
+
     def new_article(self, s: Session, inbound: InboundMessage | None, article: Article, now: datetime) -> None:
         context = self._article_context(article)
         attach, listed = self.attachable(context["files"])
@@ -74,7 +95,7 @@ class ArticleNotices(Mailer):
                    "quarantined": [a for a in stored if not a.ok]}
         self.send(s, f"follow-up:{inbound.id}", "article.author.follow_up", "article/author/follow_up",
                    [msg.from_addr], context, now, article=article, inbound=inbound, reply_to_msg=msg)
-        if article.status != workflow.AWAITING_DETAILS:
+        if article.status not in (workflow.AWAITING_DETAILS, workflow.AWAITING_ORIGINAL):
             attach, listed = self.attachable(context["added"])
             self.send(s, f"follow-up-notice:{inbound.id}", "article.secretary.follow_up",
                        "article/secretary/follow_up", self.secretaries(),
@@ -87,8 +108,9 @@ class ArticleNotices(Mailer):
                    self.admins(), {"article": article, "inbound": inbound, "quarantined": quarantined}, now,
                    article=article, inbound=inbound)
 
-    def _menu(self) -> tuple[commands.Command, ...]:
-        return commands.article_menu(bool(self.agency.members_with("director")))
+    def _menu(self, article: Article | None = None) -> tuple[commands.Command, ...]:
+        return commands.article_menu(bool(self.agency.members_with("director")),
+                                     article is not None and article.status == workflow.AWAITING_ORIGINAL)
 
     def review_request(self, s: Session, article: Article, email: str, role: str, token: str,
                        now: datetime, inbound_id: int | None = None) -> None:
@@ -113,7 +135,7 @@ class ArticleNotices(Mailer):
                    context, now, article=article, inbound=inbound, reply_to_msg=msg)
 
     def help(self, s, inbound, msg, article, problem, now):
-        context = {**self._article_context(article), "problem": problem, "commands": self._menu(),
+        context = {**self._article_context(article), "problem": problem, "commands": self._menu(article),
                    "reasons": commands.REJECT_REASONS, "undo_minutes": self.agency.workflow.undo_minutes}
         self.send(s, f"help:{inbound.id}", "article.member.help", "article/member/help", [msg.from_addr], context,
                    now, article=article, inbound=inbound, reply_to_msg=msg)

@@ -47,7 +47,7 @@ class Review:
         self.commands: dict[str, Callable[[Context[Article]], str]] = {
             "approve": self._approve, "reject": self._reject, "revise": self._revise, "assign": self._assign,
             "escalate": self._escalate, "sensitive": self._sensitive, "published": self._published,
-            "takedown": self._takedown,
+            "takedown": self._takedown, "original": self._original,
         }
         self.wf = agency.workflow
 
@@ -79,7 +79,7 @@ class Review:
             return [who] if who else []
         if article.status == workflow.DIRECTOR_REVIEW:
             return [(m.email, m.role) for m in self.agency.members_with("director")]
-        if article.status == workflow.APPROVED:
+        if article.status in (workflow.APPROVED, workflow.AWAITING_ORIGINAL):
             return [(m.email, m.role) for m in self.agency.members_with("secretary")]
         if article.status == workflow.REVIEW:
             step = self.wf.step(article.step)
@@ -113,7 +113,10 @@ class Review:
         asked = []
         for email, role in self.holders(article):
             token = self.issue(s, article, email, role, now)
-            self.notices.review_request(s, article, email, role, token, now, inbound_id=inbound_id)
+            if article.status == workflow.AWAITING_ORIGINAL:
+                self.notices.original_awaited(s, article, email, token, now)
+            else:
+                self.notices.review_request(s, article, email, role, token, now, inbound_id=inbound_id)
             asked.append(email)
         if not asked:
             log.warning("nobody holds this step", extra={"reference": article.reference, "status": article.status})
@@ -312,6 +315,19 @@ class Review:
         workflow.note(s, article, "marked_sensitive", actor=msg.from_addr, now=now, inbound_id=inbound.id,
                       detail=argument)
         return "Đã đánh dấu nội dung nhạy cảm: sau bước cuối, bài cần Giám đốc duyệt."
+
+    def _original(self, c: Context[Article]) -> str:
+        """ĐÃ NHẬN BẢN GỐC: the secretary has the paper original (002 art. 9.1c); the document goes to the board."""
+        s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now
+        if article.status != workflow.AWAITING_ORIGINAL:
+            raise Refused("bài không ở trạng thái chờ bản gốc")
+        workflow.apply(s, article, "paper_original_confirmed", actor=msg.from_addr, now=now, inbound_id=inbound.id,
+                       detail=argument or "Thư ký xác nhận đã nhận bản gốc giấy")
+        article.missing = []
+        self.revoke_open(s, article, now)
+        self.notices.new_article(s, inbound, article, now)
+        self.start(s, article, now, inbound.id)
+        return "Đã ghi nhận bản gốc; văn bản được chuyển Ban Biên tập xét duyệt."
 
     def _published(self, c: Context[Article]) -> str:
         s, inbound, msg, article, argument, now = c.s, c.inbound, c.msg, c.case, c.argument, c.now

@@ -255,5 +255,6 @@ FIELD_LABELS_VI = {
     "contact": "Số điện thoại hoặc địa chỉ liên hệ",
     "email": "Địa chỉ thư điện tử",
     "title": "Chức vụ",
+    "signed_original": "bản văn bản có chữ ký số hợp lệ (tệp PDF ký số) hoặc bản gốc giấy có chữ ký, đóng dấu",
     "photos": "Ảnh minh họa cho tin hoạt động",
 }

@@ -7,6 +7,7 @@ from mailbot.cases.machine import Machine, TransitionError
 __all__ = ["MACHINE", "TRANSITIONS", "TransitionError", "apply", "can", "note", "position", "restore"]
 
 AWAITING_DETAILS = "awaiting_details"
+AWAITING_ORIGINAL = "awaiting_original"
 SUBMITTED = "submitted"
 UNIT_REVIEW = "unit_review"
 REVIEW = "review"
@@ -16,7 +17,7 @@ APPROVED = "approved"
 PUBLISHED = "published"
 REJECTED = "rejected"
 TAKEN_DOWN = "taken_down"
-AUTHOR_WAITS = (AWAITING_DETAILS, AWAITING_REVISION)   # positions where the author, not the board, is awaited
+AUTHOR_WAITS = (AWAITING_DETAILS, AWAITING_ORIGINAL, AWAITING_REVISION)   # positions where the author, not the board, is awaited
 
 # (status, event) -> next status. `None` is an article not yet filed. A review step's name is
 # kept beside the status (article.step); moving from one step to the next is ("review", "step_approved").
@@ -24,6 +25,12 @@ TRANSITIONS: dict[tuple[str | None, str], str] = {
     (None, "filed_complete"): SUBMITTED,
     (None, "filed_incomplete"): AWAITING_DETAILS,
     (AWAITING_DETAILS, "details_completed"): SUBMITTED,
+    # 002 art. 9.1c: a document without a valid digital signature waits for one, or for the paper original.
+    (None, "filed_unsigned"): AWAITING_ORIGINAL,
+    (AWAITING_DETAILS, "original_awaited"): AWAITING_ORIGINAL,
+    (AWAITING_ORIGINAL, "signed_original_received"): SUBMITTED,
+    (AWAITING_ORIGINAL, "paper_original_confirmed"): SUBMITTED,
+    (AWAITING_ORIGINAL, "rejected"): REJECTED,
     (SUBMITTED, "unit_review_requested"): UNIT_REVIEW,
     (SUBMITTED, "review_started"): REVIEW,
     (UNIT_REVIEW, "unit_approved"): REVIEW,
@@ -47,6 +54,7 @@ TRANSITIONS: dict[tuple[str | None, str], str] = {
 
 STATUS_LABELS_VI = {
     AWAITING_DETAILS: "chờ bổ sung thông tin người gửi",
+    AWAITING_ORIGINAL: "chờ bản có chữ ký số hợp lệ hoặc bản gốc giấy",
     SUBMITTED: "đã tiếp nhận, chờ Ban Biên tập xử lý",
     UNIT_REVIEW: "chờ lãnh đạo đơn vị xác nhận",
     REVIEW: "đang xét duyệt",

@@ -67,6 +67,7 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
     "progress": ("tien do", "progress"),
     "extend": ("gia han", "extend"),
     "qa": ("hoi dap", "qa", "faq"),
+    "original": ("da nhan ban goc", "original received"),
 }
 
 
@@ -88,13 +89,21 @@ COMMANDS: tuple[Command, ...] = (
     Command("undo", SPELLINGS["undo"], "HOÀN TÁC (UNDO)", "hủy quyết định vừa gửi (trong thời hạn cho phép)"),
     Command("status", SPELLINGS["status"], "TRẠNG THÁI (STATUS)", "xem trạng thái bài", changes_state=False),
     Command("help", SPELLINGS["help"], "HƯỚNG DẪN (HELP)", "xem hướng dẫn này", changes_state=False),
+    Command("original", SPELLINGS["original"], "ĐÃ NHẬN BẢN GỐC: ghi chú (ORIGINAL RECEIVED)",
+            "xác nhận đã nhận bản gốc giấy có chữ ký, đóng dấu; bài được chuyển Ban Biên tập"),
 )
-def article_menu(has_director: bool) -> tuple[Command, ...]:
-    """What a notification offers: only what the agency's configuration supports (XIN Ý KIẾN needs a director).
+_ORIGINAL_MENU = ("original", "reject", "status", "help")
+
+
+def article_menu(has_director: bool, awaiting_original: bool = False) -> tuple[Command, ...]:
+    """What a notification offers: only what the agency's configuration supports (XIN Ý KIẾN needs a director)
+    and what the article's position allows (ĐÃ NHẬN BẢN GỐC only while it waits for its signed original).
 
     The finder still knows every command, so one written anyway is answered with why it cannot be done.
     """
-    return tuple(c for c in COMMANDS if has_director or c.name != "escalate")
+    if awaiting_original:
+        return tuple(c for c in COMMANDS if c.name in _ORIGINAL_MENU)
+    return tuple(c for c in COMMANDS if (has_director or c.name != "escalate") and c.name != "original")
 
 # Commands on a citizen's question: the secretary assigns it to a unit, the unit answers, the board
 # reviews the answer with the article commands, anyone holding it may extend the time limit once.

@@ -28,14 +28,15 @@ class Filer:
         existing = {a.filename: a.version for a in article.attachments} if article is not None and article.id else {}
         for part in msg.attachments:
             filename = files.safe_filename(part.filename) or f"tep-dinh-kem-{len(stored) + 1}"
-            verdict = part.verdict or files.inspect(filename, part.data, self.agency.intake, self.agency.limits)
+            verdict = part.verdict or files.inspect(filename, part.data, self.agency.intake, self.agency.limits,
+                                                     self.agency.signatures)
             digest, _ = self.file_store.put(part.data)
             row = Attachment(
                 agency=self.agency.slug, inbound_id=inbound.id, article_id=article.id if article else None,
                 filename=filename[:500], declared_type=part.content_type, sniffed_type=verdict.sniffed,
                 kind=verdict.kind, size=len(part.data), sha256=digest, content_id=part.content_id[:500],
                 inline=part.inline, status=FileStatus.OK if verdict.ok else FileStatus.QUARANTINED, reason=verdict.reason,
-                text_preview=verdict.text[:20000],
+                text_preview=verdict.text[:20000], signature=verdict.signature,
                 original_name=part.filename if part.filename and part.filename != filename else None,
                 version=version if version is not None else existing.get(filename, 0) + 1)
             s.add(row)

@@ -24,6 +24,7 @@ from mailbot.config.settings import (
     ScheduleSettings,
     ServiceSettings,
     Settings,
+    SignatureSettings,
     StaffMember,
     Step,
     Unit,
@@ -36,6 +37,6 @@ from mailbot.config.settings import (
 __all__ = [
     "CATEGORIES", "DEFAULT_LIMITS", "KNOWN_TYPES", "QUOTA_BASES", "ROLES", "WEEKDAYS", "Agency", "CategoryRule", "ConfigError",
     "DeliverySettings", "Endpoint", "IntakeSettings", "LimitSettings", "Member", "PeriodicReport", "Problem", "QuestionSettings",
-    "ReminderSettings", "ScheduleSettings", "ServiceSettings", "Settings", "StaffMember", "Step", "Unit",
+    "ReminderSettings", "ScheduleSettings", "ServiceSettings", "Settings", "SignatureSettings", "StaffMember", "Step", "Unit",
     "WorkflowSettings", "is_loopback", "load", "load_staff_csv", "parse_endpoint", "warnings",
 ]

@@ -39,6 +39,7 @@ from mailbot.config.settings import (
     ScheduleSettings,
     ServiceSettings,
     Settings,
+    SignatureSettings,
     StaffMember,
     Step,
     Unit,
@@ -331,19 +332,39 @@ def _agency(raw: dict, path: str, problems: _Problems, base: Path, env: Mapping[
         units=tuple(Unit(name=u.name, aliases=tuple(u.aliases), head=u.head, focal_points=tuple(u.focal_points),
                          monthly_quota=u.monthly_quota, preapproval=u.preapproval) for u in a.units),
         staff=tuple(staff), accepted_domains=tuple(x.lower().lstrip("@") for x in a.accepted_domains),
-        categories=tuple(CategoryRule(name, c.label or name, tuple(c.tags), tuple(c.keywords), c.photos_required)
+        categories=tuple(CategoryRule(name, c.label or name, tuple(c.tags), tuple(c.keywords), c.photos_required,
+                                      c.signed_original)
                          for name, c in a.categories.items()),
         intake=IntakeSettings(
             max_attachment_bytes=int(i.max_attachment_mb * 1024 * 1024),
             max_message_bytes=int(i.max_message_mb * 1024 * 1024), accepted_types=tuple(i.accepted_types),
             default_category=i.default_category, outside_senders=i.outside_senders, require_email=i.require_email,
             admin_address=i.admin_address, contribution_rules={str(k): v for k, v in i.contribution_rules.items()}),
-        limits=_limits(a.limits),
+        limits=_limits(a.limits), signatures=_signatures(a.signatures, base, f"{path}.signatures", problems),
         calendar=calendar, deadlines=dict(a.deadlines), workflow=workflow,
         reminders=ReminderSettings(before_hours=a.reminders.before_hours,
                                    escalate_after_days=a.reminders.escalate_after_days,
                                    sweep_minutes=a.reminders.sweep_minutes),
         questions=questions, schedule=schedule)
+
+
+def _signatures(t: schema.SignaturesTable, base: Path, path: str, problems: _Problems) -> SignatureSettings:
+    if not t.trust_store:
+        return SignatureSettings(revocation=t.revocation)
+    folder = Path(t.trust_store) if Path(t.trust_store).is_absolute() else base / t.trust_store
+    if not folder.is_dir():
+        problems.add(f"{path}.trust_store", f"no folder {folder}")
+        return SignatureSettings()
+    from mailbot.mail.signatures import load_trust_store
+
+    try:
+        roots = load_trust_store(folder)
+    except (OSError, ValueError) as exc:
+        problems.add(f"{path}.trust_store", str(exc))
+        return SignatureSettings()
+    if not roots:
+        problems.add(f"{path}.trust_store", f"{folder} holds no certificate: every signature would be untrusted")
+    return SignatureSettings(trust_store=str(folder), roots=roots, revocation=t.revocation)
 
 
 def _limits(t: schema.LimitsTable) -> LimitSettings:

@@ -90,6 +90,7 @@ class CategoryTable(Table):
     tags: list[str] = []
     keywords: list[str] = []
     photos_required: bool = False
+    signed_original: bool = False
 
 
 class IntakeTable(Table):
@@ -117,10 +118,16 @@ class LimitsTable(Table):
     archive_ratio: Annotated[int, Field(ge=2)] = 200
     extraction_seconds: Annotated[float, Field(gt=0)] = 20
     extraction_chars: Annotated[int, Field(ge=1_000)] = 200_000
+    signature_seconds: Annotated[float, Field(gt=0)] = 20
     message_seconds: Annotated[float, Field(gt=0)] = 120
     attempts: Annotated[int, Field(ge=1, le=10)] = 2
     answers_per_day: Annotated[int, Field(ge=1)] = 10
     submissions_per_hour: Annotated[int, Field(ge=1)] = 20
+
+
+class SignaturesTable(Table):
+    trust_store: str = ""       # a folder of PEM/DER certificates; "" = PDF signatures are not checked
+    revocation: bool = False    # OCSP/CRL over the network
 
 
 class StepTable(Table):
@@ -208,6 +215,7 @@ class AgencyTable(Table):
     categories: dict[Category, CategoryTable] = {}
     intake: IntakeTable = IntakeTable()
     limits: LimitsTable = LimitsTable()
+    signatures: SignaturesTable = SignaturesTable()
     workflow: WorkflowTable = WorkflowTable()
     reminders: RemindersTable = RemindersTable()
     calendar: CalendarTable = CalendarTable()

@@ -89,6 +89,7 @@ class CategoryRule:
     tags: tuple[str, ...]
     keywords: tuple[str, ...]
     photos_required: bool = False   # news of an activity must carry photos (001 art. 9.1b)
+    signed_original: bool = False   # a digitally signed PDF, or the paper original, is needed (002 art. 9.1c)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class LimitSettings:
     archive_ratio: int = 200              # decompressed size over compressed size, per entry and in all
     extraction_seconds: float = 20        # text extraction of one file (in a child process)
     extraction_chars: int = 200_000       # characters of text kept from one file
+    signature_seconds: float = 20         # checking one PDF's digital signatures (in a child process)
     message_seconds: float = 120          # one message's whole intake; over it (or failing) twice, it is held
     attempts: int = 2                     # tries a message gets before it is held as poison
     answers_per_day: int = 10             # automatic answers to one correspondent in 24 hours
@@ -128,6 +130,20 @@ class LimitSettings:
 
 
 DEFAULT_LIMITS = LimitSettings()
+
+
+@dataclass(frozen=True)
+class SignatureSettings:
+    """PDF digital signatures (002 art. 9.1c): checked against `roots` (the trust store's certificates, DER)
+    when a trust store is configured."""
+
+    trust_store: str = ""                 # the folder, as configured
+    roots: tuple[bytes, ...] = ()
+    revocation: bool = False              # OCSP/CRL over the network (off: the machine may have none)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.trust_store)
 
 
 @dataclass(frozen=True)
@@ -231,6 +247,7 @@ class Agency:
     categories: tuple[CategoryRule, ...] = ()
     intake: IntakeSettings = IntakeSettings()
     limits: LimitSettings = LimitSettings()
+    signatures: SignatureSettings = SignatureSettings()
     workflow: WorkflowSettings = WorkflowSettings()
     calendar: WorkCalendar = WorkCalendar()
     reminders: ReminderSettings = ReminderSettings()

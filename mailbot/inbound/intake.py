@@ -21,7 +21,7 @@ from mailbot.articles.notices import ArticleNotices, current_files
 from mailbot.articles.review import Review
 from mailbot.cases.authority import Result, find_token, tokens_in
 from mailbot.cases.filer import Filer
-from mailbot.config import DEFAULT_LIMITS, Agency, IntakeSettings, LimitSettings
+from mailbot.config import DEFAULT_LIMITS, Agency, IntakeSettings, LimitSettings, SignatureSettings
 from mailbot.inbound import rules
 from mailbot.logs import where
 from mailbot.mail import attachments as files
@@ -48,6 +48,16 @@ log = logging.getLogger("mailbot.intake")
 
 
 _ENCODING_LABELS = {"tcvn3": "phông TCVN3 (ABC)", "vni": "phông VNI", "utf-8-as-latin-1": "sai bảng mã (UTF-8 đọc nhầm)"}
+
+
+def _original_reasons() -> dict[str, str]:
+    from mailbot.mail.signatures import REASONS_VI
+
+    return {**REASONS_VI, "no_pdf": "thư không kèm tệp PDF có chữ ký số",
+            "unchecked": "cơ quan chưa cấu hình danh sách tổ chức chứng thực tin cậy nên chưa kiểm tra được chữ ký số"}
+
+
+_ORIGINAL_REASONS = _original_reasons()
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,8 @@ class Prepared:
     authentication: AuthVerdict | None = None   # for a reply carrying a token: whether its sender is authentic
 
 
-def prepare(msg: ParsedMessage, limits: LimitSettings = DEFAULT_LIMITS, intake: IntakeSettings | None = None
-            ) -> Prepared:
+def prepare(msg: ParsedMessage, limits: LimitSettings = DEFAULT_LIMITS, intake: IntakeSettings | None = None,
+            signatures: SignatureSettings | None = None) -> Prepared:
     """Repair legacy fonts; with `intake` settings, inspect the attachments of a message within its limits."""
     body = repair_legacy(msg.text, sample=limits.detector_chars)
     subject = repair_legacy(msg.subject, hint=body.encoding, sample=limits.detector_chars)
@@ -97,7 +107,8 @@ def prepare(msg: ParsedMessage, limits: LimitSettings = DEFAULT_LIMITS, intake: 
         repaired = replace(msg, text=body.text, subject=subject.text)
     if intake is not None and not (msg.over_limit or msg.structure_problem):
         repaired = replace(repaired, attachments=tuple(
-            replace(part, verdict=files.inspect(files.safe_filename(part.filename), part.data, intake, limits))
+            replace(part, verdict=files.inspect(files.safe_filename(part.filename), part.data, intake, limits,
+                                                signatures))
             for part in repaired.attachments))
     return Prepared(repaired, encoding, looks_mojibake(repaired.subject))
 
@@ -245,7 +256,7 @@ class Intake:
     def _read(self, raw: bytes) -> Prepared:
         """Parsing, font repair, the attachment checks and DKIM (DNS): before any transaction opens."""
         limits = self.agency.limits
-        prepared = prepare(parse(raw, limits), limits, self.agency.intake)
+        prepared = prepare(parse(raw, limits), limits, self.agency.intake, self.agency.signatures)
         if tokens_in(prepared.msg, self.agency):
             prepared = replace(prepared, authentication=self.authenticator.verdict(raw, prepared.msg))
         return prepared
@@ -482,9 +493,12 @@ class Intake:
         article.reference = filing.next_reference(s, self.agency, now)
         article.missing = author.missing(self.agency.intake.require_email) + filing.photos_missing(
             self.agency, article.category, good)
+        original = filing.original_missing(self.agency, article.category, good)
         article.sensitive = filing.marked_sensitive(subject)
         article.hints = hints.for_article([body, *(a.text_preview for a in good)], self.agency.accepted_domains)
-        event = "filed_incomplete" if article.missing else "filed_complete"
+        event = "filed_incomplete" if article.missing else "filed_unsigned" if original else "filed_complete"
+        if event == "filed_unsigned":
+            article.missing = ["signed_original"]
         detail = f"tự động chuyển đổi văn bản {_ENCODING_LABELS.get(prepared.legacy_encoding, '')} sang Unicode" \
             if prepared.legacy_encoding else ""
         workflow.apply(s, article, event, actor=msg.from_addr, now=now, inbound_id=inbound.id, detail=detail)
@@ -494,6 +508,8 @@ class Intake:
         if "photos" in article.missing:
             workflow.note(s, article, "photos_requested", actor="mailbot", now=now, inbound_id=inbound.id,
                           detail="tin hoạt động không có ảnh minh họa; đã đề nghị người gửi bổ sung")
+        if original and not [m for m in article.missing if m != "signed_original"]:
+            self._original_requested(s, article, original, now, inbound.id)
         for hint in article.hints:
             workflow.note(s, article, "hint", actor="mailbot", now=now, inbound_id=inbound.id, detail=hint["text"])
         if forwarded:
@@ -538,6 +554,11 @@ class Intake:
             deadlines.sync(s, self.agency, article, now)
             return f"{reference} released to the board"
 
+    def _original_requested(self, s: Session, article: Article, state: str, now: datetime, inbound_id: int) -> None:
+        workflow.note(s, article, "original_requested", actor="mailbot", now=now, inbound_id=inbound_id,
+                      detail=f"văn bản cần bản có chữ ký số hợp lệ hoặc bản gốc giấy (002 điều 9.1c): "
+                             f"{_ORIGINAL_REASONS.get(state, state)}")
+
     def _recent_submissions(self, s: Session, address: str, now: datetime) -> int:
         """Articles filed from `address` in the last hour, this one included."""
         return s.scalar(select(func.count()).select_from(Article).where(
@@ -578,6 +599,10 @@ class Intake:
         photos = filing.photos_missing(self.agency, article.category, article.attachments) \
             if article.status == workflow.AWAITING_DETAILS else []
         article.missing = author.missing(self.agency.intake.require_email) + photos
+        original = filing.original_missing(self.agency, article.category, article.attachments) \
+            if article.status in (workflow.AWAITING_DETAILS, workflow.AWAITING_ORIGINAL) else ""
+        if article.status == workflow.AWAITING_ORIGINAL:
+            article.missing = ["signed_original"] if original else []
         added = [a.filename for a in stored]
         if any(a.ok and a.kind not in filing.IMAGE_KINDS for a in stored):   # a new text: what it shows the editor
             article.hints = hints.for_article([article.body_text, *(a.text_preview for a in current_files(article))],
@@ -590,12 +615,25 @@ class Intake:
         s.flush()
         s.refresh(article, ["attachments"])
         self._timing(s, article, [new_text], msg.from_addr, now, inbound.id)  # the date we asked for, if we did
-        completed = article.status == workflow.AWAITING_DETAILS and not article.missing
-        if completed:
-            workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)
+        completed = waits = False
+        if article.status == workflow.AWAITING_DETAILS and not article.missing:
+            if original:   # the details are there; the signed original is not (002 art. 9.1c)
+                article.missing = ["signed_original"]
+                workflow.apply(s, article, "original_awaited", actor=msg.from_addr, now=now, inbound_id=inbound.id)
+                self._original_requested(s, article, original, now, inbound.id)
+                waits = True
+            else:
+                workflow.apply(s, article, "details_completed", actor=msg.from_addr, now=now, inbound_id=inbound.id)
+                completed = True
+        elif article.status == workflow.AWAITING_ORIGINAL and not original:
+            workflow.apply(s, article, "signed_original_received", actor=msg.from_addr, now=now,
+                           inbound_id=inbound.id, detail=", ".join(a.filename for a in stored if a.signature
+                                                                   and a.signature.get("state") == "valid"))
+            self.review.revoke_open(s, article, now)   # the secretary's ĐÃ NHẬN BẢN GỐC is not needed now
+            completed = True
         elif article.status == workflow.AWAITING_REVISION:
             self.review.revised(s, inbound, article, [a for a in stored if a.ok], now)
-        self._answer(s, inbound, msg, article, stored, now, first=completed)
+        self._answer(s, inbound, msg, article, stored, now, first=completed or waits)
         return article.reference
 
     def _answer(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
@@ -603,6 +641,12 @@ class Intake:
         quarantined = [a for a in stored if not a.ok]
         if article.status == workflow.AWAITING_DETAILS:
             self.notices.details_missing(s, inbound, msg, article, quarantined, now)
+        elif article.status == workflow.AWAITING_ORIGINAL:
+            state = filing.original_missing(self.agency, article.category, article.attachments)
+            self.notices.original_missing(s, inbound, msg, article, _ORIGINAL_REASONS.get(state, state),
+                                          quarantined, now)
+            if first:   # the secretary may confirm the paper original: a notice with its own token
+                self.review.request(s, article, now, inbound.id)
         elif first:
             self.notices.received(s, inbound, msg, article, quarantined, now, date_wanted=date_wanted)
             self.notices.new_article(s, inbound, article, now)

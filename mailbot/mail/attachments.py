@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import magic
 import olefile
 
-from mailbot.config import DEFAULT_LIMITS, IntakeSettings, LimitSettings
+from mailbot.config import DEFAULT_LIMITS, IntakeSettings, LimitSettings, SignatureSettings
 from mailbot.mail.vntext import collapse_space, nfc, repair_legacy
 
 # libmagic's MIME type -> our kind.
@@ -66,6 +66,7 @@ class Verdict:
     reason: str = ""     # why it is quarantined, in Vietnamese for the sender
     text: str = ""       # extracted text (Word, OpenDocument), legacy fonts converted
     legacy_encoding: str | None = None
+    signature: dict | None = None   # a PDF's digital signatures, where the agency checks them (mailbot.mail.signatures)
 
 
 def extension(filename: str) -> str:
@@ -90,9 +91,10 @@ def safe_filename(name: str) -> str:
     return collapse_space(cleaned).strip(". ")[:255]
 
 
-def inspect(filename: str, data: bytes, settings: IntakeSettings,
-            limits: LimitSettings = DEFAULT_LIMITS) -> Verdict:
-    """Decide whether a file may go to the board; the reason is written for the sender."""
+def inspect(filename: str, data: bytes, settings: IntakeSettings, limits: LimitSettings = DEFAULT_LIMITS,
+            signatures: SignatureSettings | None = None) -> Verdict:
+    """Decide whether a file may go to the board; the reason is written for the sender. With `signatures`
+    configured, a good PDF's digital signatures are checked too."""
     sniffed = sniff(data) if data else "application/x-empty"
     kind = _KINDS.get(sniffed, "")
     ext = extension(filename)
@@ -130,6 +132,11 @@ def inspect(filename: str, data: bytes, settings: IntakeSettings,
         active = pdf_active_content(data, limits.archive_inflated_bytes)
         if active:
             return quarantine(f"tệp PDF có nội dung tự chạy ({', '.join(active)})")
+        if signatures is not None and signatures.enabled:
+            from mailbot.mail import signatures as pdf_signatures
+
+            found = pdf_signatures.verdict(data, signatures.roots, signatures.revocation, limits)
+            return Verdict(kind=kind, sniffed=sniffed, ok=True, signature=found)
     if kind in _IMAGE_KINDS:
         hidden = polyglot(kind, data)
         if hidden:

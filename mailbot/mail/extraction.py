@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 from mailbot.config import LimitSettings
 
@@ -62,27 +64,40 @@ class Extracted:
 def extract(kind: str, data: bytes, limits: LimitSettings) -> Extracted:
     """The text of a .docx or .odt, at most `extraction_chars`. One file at a time per process: the child
     is shared."""
+    result = bounded(_child, (kind, data, limits.extraction_chars), limits.extraction_seconds, kind=kind)
+    if isinstance(result, str):
+        return Extracted(problem=result)
+    if result is None:
+        return Extracted()
+    text, encoding = result
+    return Extracted(text, encoding)
+
+
+def bounded(call: Callable[..., Any], args: tuple, seconds: float, kind: str = "") -> Any:
+    """`call(*args)` in the shared child, within `seconds`. Returns its result; None where it raised (a
+    courtesy failed: the file itself was checked); or, in Vietnamese, why the file must be quarantined (over
+    the time limit, or it kills the child twice). `call` must be a module-level function."""
+    size = len(args[1]) if len(args) > 1 and isinstance(args[1], bytes) else \
+        len(args[0]) if args and isinstance(args[0], bytes) else 0
     with _lock:
         for attempt in (1, 2):
             pool = _executor()
             try:
-                future = pool.submit(_child, kind, data, limits.extraction_chars)
-                text, encoding = future.result(timeout=limits.extraction_seconds)
-                return Extracted(text, encoding)
+                return pool.submit(call, *args).result(timeout=seconds)
             except FutureTimeout:
-                log.warning("text extraction over its time limit; child killed",
-                            extra={"kind": kind, "size": len(data), "seconds": limits.extraction_seconds})
+                log.warning("file check over its time limit; child killed",
+                            extra={"kind": kind, "size": size, "seconds": seconds, "check": call.__name__})
                 _discard(pool)
-                return Extracted(problem=f"không đọc được nội dung tệp trong {limits.extraction_seconds:g} giây")
+                return f"không đọc được nội dung tệp trong {seconds:g} giây"
             except BrokenProcessPool:
                 # A child may have died of an earlier file, or of something else: the file gets a fresh
                 # child once, and is quarantined only if it kills that one too.
-                log.warning("text extraction child died", extra={"kind": kind, "size": len(data), "try": attempt})
+                log.warning("file check child died", extra={"kind": kind, "size": size, "try": attempt})
                 _discard(pool)
             except Exception:  # noqa: BLE001 - a preview is a courtesy; the file itself was checked
-                log.warning("text extraction failed", extra={"kind": kind, "size": len(data)})
-                return Extracted()
-        return Extracted(problem="đọc nội dung tệp làm hỏng tiến trình đọc (tệp có thể được tạo để tấn công)")
+                log.warning("file check failed", extra={"kind": kind, "size": size, "check": call.__name__})
+                return None
+        return "đọc nội dung tệp làm hỏng tiến trình đọc (tệp có thể được tạo để tấn công)"
 
 
 def shutdown() -> None:

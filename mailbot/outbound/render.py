@@ -61,6 +61,12 @@ def new_message_id(domain: str, token: str | None = None) -> str:
     return f"mailbot.{token or secrets.token_urlsafe(18)}@{domain}"
 
 
+def _signature_line(found: dict | None) -> str:
+    from mailbot.mail.signatures import summary_vi
+
+    return summary_vi(found)
+
+
 class Renderer:
     def __init__(self, templates: Path):
         self.env = jinja2.Environment(
@@ -73,6 +79,7 @@ class Renderer:
         )
         self.env.filters["vndate"] = _vndate
         self.env.filters["size"] = _human_size
+        self.env.filters["signature"] = _signature_line
 
     def has(self, name: str) -> bool:
         try:

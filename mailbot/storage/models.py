@@ -182,6 +182,8 @@ class Attachment(Base):
     text_preview: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     original_name: Mapped[str | None] = mapped_column(Text)   # as sent, when unsafe characters were removed
+    # A PDF's digital signatures where the agency checks them: {"state", "signers": [...]} (mailbot.mail.signatures)
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     article: Mapped[Article | None] = relationship(back_populates="attachments")
 
     @property
