@@ -285,3 +285,25 @@ def test_002_art_9_1c_without_a_trust_store_a_document_waits_for_its_paper_origi
     assert "chưa kiểm tra được chữ ký số" in plain_of(last_to(smtp_sink, AUTHOR[1], "Cần bản có chữ ký số"))
     board.say(reply(last_to(smtp_sink, SECRETARY[1], "Chờ bản gốc"), "gmail", SECRETARY, "ĐÃ NHẬN BẢN GỐC"))
     assert newest(board).status == "review"
+
+
+def test_002_art_9_1c_a_document_held_after_a_flood_is_released_into_its_wait_for_the_original(
+        tmp_path, database_url, dovecot, smtp_sink, clock):
+    """002 art. 9.1c: an unsigned document filed past the submission rate, once released, waits for its
+    original, and the secretary gets the notice to confirm the paper one; the board is not asked yet."""
+    trust = pdfsign.trust_store(tmp_path / "trust", CA)
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock,
+                         extra=f'[agency.signatures]\ntrust_store = "{trust}"\n\n'
+                               '[agency.limits]\nsubmissions_per_hour = 1\n')
+    decision(board, "Quyết định số 31/QĐ-STP", pdfsign.pdf("QUYET DINH so 31"))
+    decision(board, "Quyết định số 32/QĐ-STP", pdfsign.pdf("QUYET DINH so 32"))
+    held = newest(board)
+    assert held.status == "awaiting_original"
+    assert not [m for m in smtp_sink.to(SECRETARY[1]) if held.reference in subject_of(m) and "Chờ bản gốc"
+                in subject_of(m)]
+    said = board.worker.intake.release(held.reference)
+    assert said == f"{held.reference} released; it waits for its signed original (the secretary was asked)"
+    board.run_once()
+    assert [m for m in smtp_sink.to(SECRETARY[1]) if held.reference in subject_of(m) and "Chờ bản gốc" in subject_of(m)]
+    assert newest(board).status == "awaiting_original"
+    assert not [m for m in smtp_sink.to(MEMBER[1]) if held.reference in subject_of(m)]

@@ -549,6 +549,10 @@ class Intake:
                           detail="Thư ký cho bài vào xét duyệt sau khi tạm giữ vì vượt giới hạn bài gửi")
             if article.status == workflow.AWAITING_DETAILS:
                 return f"{reference} released; it still waits for the sender's details"
+            if article.status == workflow.AWAITING_ORIGINAL:   # the secretary may confirm the paper original
+                self.review.request(s, article, now)
+                deadlines.sync(s, self.agency, article, now)
+                return f"{reference} released; it waits for its signed original (the secretary was asked)"
             self.notices.new_article(s, None, article, now)
             self.review.start(s, article, now)
             deadlines.sync(s, self.agency, article, now)
