@@ -118,3 +118,18 @@ def _question_and_period_context(agency, now):
             "authors": [tally], "report": PeriodicReport("monthly", "Báo cáo tháng", "monthly_report"),
             "label": "tháng 11/2026", "unit": Unit("Phòng A"), "rule_label": "30 ngày làm việc", "date_wanted": True,
             "contribution": Deadline(outcome="missed", due_at=now, start_at=now)}
+
+
+def test_the_publishing_page_shows_the_title_once():
+    """Issue 14, item 14: a Word file's own heading that repeats the title (any case, spacing or entity) is
+    left out of the body; a first paragraph that says something else stays."""
+    from mailbot.articles.publish import article_page, without_repeated_title
+
+    title = "Hội nghị tổng kết công tác tư pháp năm 2026"
+    body = "<h1>HỘI NGHỊ TỔNG KẾT  CÔNG TÁC <strong>TƯ PHÁP</strong> NĂM 2026</h1><p>Sáng 20/11, Sở tổ chức.</p>"
+    assert without_repeated_title(title, body) == "<p>Sáng 20/11, Sở tổ chức.</p>"
+    page = article_page(title, body, "Nguyễn Văn An", "BBT-2026-0001")
+    assert page.count("NĂM 2026") == 0 and page.count(f"<h1>{title}</h1>") == 1
+    kept = "<p>Hội nghị tổng kết công tác tư pháp năm 2026 đã diễn ra sáng nay.</p>"
+    assert without_repeated_title(title, kept) == kept
+    assert without_repeated_title(title, "<p>Sáng 20/11.</p>") == "<p>Sáng 20/11.</p>"

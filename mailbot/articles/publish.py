@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 
 import nh3
 
 from mailbot.mail.htmltext import sanitize
+from mailbot.mail.vntext import collapse_space, fold
 
 
 def docx_html(data: bytes) -> str:
@@ -79,8 +81,24 @@ _PAGE_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "ul", "ol", "li", "table"
               "th", "strong", "em", "b", "i", "u", "img", "a", "br", "sup", "sub", "blockquote"}
 
 
+_FIRST_BLOCK = re.compile(r"^\s*<(h[1-6]|p)\b[^>]*>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def without_repeated_title(title: str, body_html: str) -> str:
+    """The body without its first heading or paragraph where that only repeats the title (a Word file's own
+    heading, in any case or spacing): the page shows the title once, as its heading."""
+    m = _FIRST_BLOCK.match(body_html)
+    if m and fold(collapse_space(html.unescape(_TAGS.sub(" ", m.group(2))))).strip(" .:") == \
+            fold(collapse_space(title)).strip(" .:"):
+        return body_html[m.end():]
+    return body_html
+
+
 def article_page(title: str, body_html: str, author_line: str, reference: str) -> str:
-    """A standalone page for the secretary to paste into the site: sanitised, data: images kept."""
+    """A standalone page for the secretary to paste into the site: sanitised, data: images kept, the title
+    once."""
+    body_html = without_repeated_title(title, body_html)
     clean = nh3.clean(body_html, tags=_PAGE_TAGS, attributes={"img": {"src", "alt"}, "a": {"href"},
                                                                "td": {"colspan", "rowspan"}},
                       url_schemes={"http", "https", "data", "mailto"}, link_rel=None)
