@@ -474,3 +474,19 @@ def test_a_rebuilt_mailbox_new_uidvalidity_is_reread_without_repeats(tmp_path, d
         assert s.scalar(select(func.count()).select_from(Article)) == 2
     assert len(smtp_sink.to(AUTHOR[1])) == 2
     board.close()
+
+
+def test_a_part_declared_quoted_printable_but_holding_8bit_text_is_taken_as_it_is(board):
+    """Issue 14, item 8: real quoted-printable is 7-bit. A part so labelled that carries raw UTF-8 is text
+    mislabelled, and "(=25%)" or "=35/40" must stay as written; a real QP part is still decoded."""
+    from mailbot.mail.message import parse
+
+    body = "Tỷ lệ hoàn thành (=25%) kế hoạch, đạt =35/40 chỉ tiêu.\n\n" + SIGNED_BODY
+    msg = parse(_raw_mail("Tin =?utf-8?q?s=E1=BB=91_li=E1=BB=87u?=", "utf-8", body.encode(), "quoted-printable"))
+    assert "(=25%)" in msg.text and "=35/40" in msg.text and "Tỷ lệ" in msg.text
+    assert any("quoted-printable part holds raw 8-bit text" in d for d in msg.defects)
+    real = parse(_raw_mail("Tin", "utf-8", b"T=E1=BB=B7 l=E1=BB=87 (=3D25%)\n", "quoted-printable"))
+    assert "Tỷ lệ (=25%)" in real.text and not real.defects
+    assert board.say(_raw_mail("Tin số liệu", "utf-8", body.encode(), "quoted-printable")).counts == {"filed": 1}
+    with board.transaction() as s:
+        assert "(=25%)" in s.scalars(select(Article)).one().body_text

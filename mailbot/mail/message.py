@@ -275,11 +275,14 @@ def part_bytes(part: Message, defects: list[str]) -> bytes:
         raw = part._payload  # type: ignore[attr-defined]  # the payload as parsed, 8-bit bytes escaped
     if isinstance(raw, list):
         return b""
-    if cte == "quoted-printable" and isinstance(raw, str) and any("\udc80" <= c <= "\udcff" for c in raw):
+    # The payload as parsed: 8-bit bytes are surrogate escapes there (get_payload(decode=False) has already
+    # decoded them with the part's charset where that is a known one, so it cannot tell).
+    parsed = getattr(part, "_payload", raw)
+    if cte == "quoted-printable" and isinstance(parsed, str) and any("\udc80" <= c <= "\udcff" for c in parsed):
         # Real QP never carries 8-bit bytes: this part is raw text mislabelled, and decoding
         # it as QP would eat "=35" in "(=35/40" (seen in the wild).
         defects.append("quoted-printable part holds raw 8-bit text; taken as 8bit")
-        return raw.encode("ascii", "surrogateescape")
+        return parsed.encode("ascii", "surrogateescape")
     try:
         data = part.get_payload(decode=True)
     except Exception as exc:  # noqa: BLE001
