@@ -46,3 +46,39 @@ def test_hidden_text_detection_is_bounded_on_hostile_nesting():
 
     out = htmltext.strip_hidden("<div>" * 20000 + "DUYỆT" + "</span>" * 20000)
     assert "DUYỆT" not in out and out.count("<div>") == htmltext.MAX_DEPTH
+
+
+def test_reply_to_a_colleague_is_answered_only_inside_the_agency(tmp_path, database_url, dovecot, smtp_sink, clock):
+    """Issue 14, item 6: a unit's mailbox sending on a colleague's behalf sets Reply-To; the acknowledgement
+    and the request for details go to that colleague. A Reply-To outside the accepted domains, from outside
+    them, naming several mailboxes, or naming the board is not followed: the answer goes to From."""
+    from email.header import decode_header, make_header
+
+    from tests import samples
+    from tests.review_helpers import AUTHOR, BOARD, SIGNATURE, review_board
+
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)
+    unit_box = ("Văn phòng Sở", "vanphong@binhphuoc.gov.vn")
+
+    def send(sender, reply_to: str, subject: str, text: str = ""):
+        text = text or f"Kính gửi Ban Biên tập,\nGửi tin {subject}.\n\n{SIGNATURE}"   # each its own text
+        assert board.say(samples.build("outlook", sender=sender, to=BOARD, subject=subject, text=text,
+                                       extra_headers=(("Reply-To", reply_to),))).counts == {"filed": 1}
+
+    def answered(subject: str) -> list[str]:
+        senders = {AUTHOR[1], unit_box[1], "ke.gian@gmail.com", "tuan.pm@gmail.com"}   # the board aside
+        return sorted({r for m in smtp_sink.messages for r in m.rcpt_tos
+                       if subject in str(make_header(decode_header(m.message["Subject"]))) and r in senders})
+
+    send(unit_box, f"{AUTHOR[0]} <{AUTHOR[1]}>", "[TIN] Hội nghị thứ nhất")
+    assert answered("Hội nghị thứ nhất") == [AUTHOR[1]]
+    send(unit_box, f"<{AUTHOR[1]}>", "[TIN] Hội nghị thứ hai", text="Gửi tin, không ký tên.")   # details asked
+    assert AUTHOR[1] in answered("Hội nghị thứ hai") and unit_box[1] not in answered("Hội nghị thứ hai")
+    send(unit_box, "ke.gian@gmail.com", "[TIN] Hội nghị thứ ba")
+    assert answered("Hội nghị thứ ba") == [unit_box[1]]
+    send(("Tuấn", "tuan.pm@gmail.com"), AUTHOR[1], "[TIN] Hội nghị thứ tư")
+    assert answered("Hội nghị thứ tư") == ["tuan.pm@gmail.com"]
+    send(unit_box, f"{AUTHOR[1]}, mai.lt@binhphuoc.gov.vn", "[TIN] Hội nghị thứ năm")
+    assert answered("Hội nghị thứ năm") == [unit_box[1]]
+    send(unit_box, BOARD, "[TIN] Hội nghị thứ sáu")
+    assert unit_box[1] in answered("Hội nghị thứ sáu")

@@ -44,7 +44,7 @@ class ArticleNotices(Mailer):
     def received(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
                  quarantined: list[Attachment], now: datetime, date_wanted: bool = False) -> None:
         self.send(s, f"received:{inbound.id}", "article.author.received", "article/author/received",
-                   [msg.from_addr], {**self._article_context(article), "quarantined": quarantined,
+                   [self.answer_address(msg)], {**self._article_context(article), "quarantined": quarantined,
                                      "date_wanted": date_wanted, "contribution": _contribution(s, article)}, now,
                    article=article, inbound=inbound, reply_to_msg=msg)
 
@@ -52,7 +52,7 @@ class ArticleNotices(Mailer):
                         quarantined: list[Attachment], now: datetime) -> None:
         problems = (article.author or {}).get("problems", [])
         self.send(s, f"details-missing:{inbound.id}", "article.author.details_missing",
-                   "article/author/details_missing", [msg.from_addr],
+                   "article/author/details_missing", [self.answer_address(msg)],
                    {**self._article_context(article), "quarantined": quarantined, "problems": problems},
                    now, article=article, inbound=inbound, reply_to_msg=msg)
 
@@ -60,7 +60,7 @@ class ArticleNotices(Mailer):
                          reason: str, quarantined: list[Attachment], now: datetime) -> None:
         """To the sender: the document waits for a valid digital signature or its paper original (002 art. 9.1c)."""
         self.send(s, f"original-missing:{inbound.id}", "article.author.original_missing",
-                   "article/author/original_missing", [msg.from_addr],
+                   "article/author/original_missing", [self.answer_address(msg)],
                    {**self._article_context(article), "reason": reason, "quarantined": quarantined,
                     "secretaries": self.agency.members_with("secretary")},
                    now, article=article, inbound=inbound, reply_to_msg=msg)
@@ -94,7 +94,7 @@ class ArticleNotices(Mailer):
         context = {**self._article_context(article), "added": [a for a in stored if a.ok],
                    "quarantined": [a for a in stored if not a.ok]}
         self.send(s, f"follow-up:{inbound.id}", "article.author.follow_up", "article/author/follow_up",
-                   [msg.from_addr], context, now, article=article, inbound=inbound, reply_to_msg=msg)
+                   [self.answer_address(msg)], context, now, article=article, inbound=inbound, reply_to_msg=msg)
         if article.status not in (workflow.AWAITING_DETAILS, workflow.AWAITING_ORIGINAL):
             attach, listed = self.attachable(context["added"])
             self.send(s, f"follow-up-notice:{inbound.id}", "article.secretary.follow_up",

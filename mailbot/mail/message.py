@@ -577,7 +577,7 @@ def parse(raw: bytes, limits: LimitSettings = DEFAULT_LIMITS) -> ParsedMessage:
         from_name=from_name,
         to=tuple(a for _, a in to[:limits.addresses_per_header]),
         cc=tuple(a for _, a in cc[:limits.addresses_per_header]),
-        reply_to=reply_to[0][1] if reply_to else "",
+        reply_to=reply_to[0][1] if len(reply_to) == 1 else "",   # several mailboxes name no one to answer
         subject=decode_header_value(msg.get("subject")),
         date=_date(msg),
         content_type=msg.get_content_type(),

@@ -68,13 +68,25 @@ class Mailer:
         if answer_to:
             row.answer_to = answer_to
 
+    def answer_address(self, msg: ParsedMessage) -> str:
+        """Whom an answer to `msg` goes to: its one Reply-To mailbox where both it and From are in the agency's
+        accepted domains (a unit's mailbox sending on a colleague's behalf), otherwise From. A Reply-To
+        elsewhere could send our answers to a stranger, so it is not followed; one naming the board is never."""
+        wanted = msg.reply_to.lower()
+        if wanted and wanted != msg.from_addr.lower() and wanted not in self.agency.own_addresses() \
+                and self.agency.is_accepted_domain(wanted) and self.agency.is_accepted_domain(msg.from_addr):
+            return wanted
+        return msg.from_addr
+
     def _answer_to(self, s: Session, answered: ParsedMessage | None, to: list[str], now: datetime) -> str | None:
         """The correspondent an automatic answer goes to ("" when the mail is no answer, or goes to a board
         member); None when that correspondent had `limits.answers_per_day` answers in the last 24 hours
         already: the answer is not sent, and the secretary is told once."""
-        if answered is None or answered.from_addr not in to or self.agency.member_by_email(answered.from_addr):
+        if answered is None:
             return ""
-        address = answered.from_addr
+        address = self.answer_address(answered)
+        if address not in to or self.agency.member_by_email(answered.from_addr) or self.agency.member_by_email(address):
+            return ""
         limit = self.agency.limits.answers_per_day
         count = outbox.answers_since(s, self.agency, address, now - timedelta(hours=24))
         if count < limit:
