@@ -82,3 +82,51 @@ def test_reply_to_a_colleague_is_answered_only_inside_the_agency(tmp_path, datab
     assert answered("Hội nghị thứ năm") == [unit_box[1]]
     send(unit_box, BOARD, "[TIN] Hội nghị thứ sáu")
     assert unit_box[1] in answered("Hội nghị thứ sáu")
+
+
+@pytest.mark.parametrize("subject, header", [
+    ("TR: Tin hội nghị tập huấn", "________________________________\nTừ: Trần Thị Hoa <hoa.tt@binhphuoc.gov.vn>\n"
+     "Đã gửi: Thứ Hai, ngày 23 tháng 11 năm 2026 8:05 SA\nĐến: Nguyễn Văn An <an.nv@binhphuoc.gov.vn>\n"
+     "Chủ đề: Tin hội nghị tập huấn\n"),                                                  # Outlook desktop (vi)
+    ("TR: Tin hội nghị tập huấn", "Từ: Trần Thị Hoa <hoa.tt@binhphuoc.gov.vn>\nĐã gửi: Thứ Hai, 23 tháng 11, 2026 "
+     "08:05\nĐến: an.nv@binhphuoc.gov.vn\nChủ đề: Tin hội nghị tập huấn\n"),            # Outlook on the web (vi)
+    ("FW: Tin hội nghị tập huấn", "________________________________\nFrom: Trần Thị Hoa <hoa.tt@binhphuoc.gov.vn>\n"
+     "Sent: Monday, November 23, 2026 8:05 AM\nTo: Nguyễn Văn An <an.nv@binhphuoc.gov.vn>\n"
+     "Subject: Tin hội nghị tập huấn\n"),                                                 # Outlook desktop (en)
+])
+def test_an_outlook_forward_without_a_marker_line_names_the_colleague_as_author(
+        subject, header, tmp_path, database_url, dovecot, smtp_sink, clock):
+    """Issue 14, item 2: Outlook forwards with the header block it replies with, and no "Forwarded message"
+    line; with a forward's subject prefix (TR:, FW:) the colleague in that block is the author, with their
+    own phone, not the focal point who forwarded."""
+    from sqlalchemy import select
+
+    from mailbot.storage.models import Article
+    from tests import samples
+    from tests.review_helpers import AUTHOR, BOARD, SIGNATURE, review_board
+
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock)
+    text = (f"Chuyển Ban Biên tập đăng tin của chị Hoa.\n\n{SIGNATURE}\n\n{header}\n"
+            "Kính gửi anh An,\nSáng 20/11 Văn phòng Sở tổ chức tập huấn nghiệp vụ.\n\n"
+            "Trần Thị Hoa\nChuyên viên Văn phòng Sở\nĐT: 0271 3879 456\n")
+    assert board.say(samples.build("outlook", sender=AUTHOR, to=BOARD, subject=subject, text=text)).counts == \
+        {"filed": 1}
+    with board.transaction() as s:
+        article = s.scalars(select(Article)).one()
+        assert (article.author["name"], article.author["email"]) == ("Trần Thị Hoa", "hoa.tt@binhphuoc.gov.vn")
+        assert article.author["phone"].replace(" ", "").endswith("3879456") and article.submitter_email == AUTHOR[1]
+        assert "tập huấn nghiệp vụ" in article.body_text and "Chuyển Ban Biên tập" not in article.body_text
+
+
+def test_a_reply_quoting_an_outlook_block_is_not_taken_for_a_forward():
+    from mailbot.mail import reply
+
+    text = ("Em bổ sung số điện thoại: 0912 345 678\n\n________________________________\nTừ: Ban Biên tập "
+            "<bbt@binhphuoc.gov.vn>\nĐã gửi: Thứ Hai, 23 tháng 11, 2026 09:15\nĐến: an.nv@binhphuoc.gov.vn\n"
+            "Chủ đề: Cần bổ sung thông tin\n\nKính gửi anh...\n")
+    parts = reply.split(text)
+    assert reply.forwarded_block(parts, "TL: Cần bổ sung thông tin") == ""
+    assert reply.forwarded_block(parts, "RE: Cần bổ sung thông tin") == ""
+    assert reply.forwarded_block(parts, "TR: Cần bổ sung thông tin").startswith("______")
+    assert reply.is_forward_subject("Fwd: x") and reply.is_forward_subject("Chuyển tiếp: x")
+    assert not reply.is_forward_subject("Trả lời: x") and not reply.is_forward_subject("Tri ân thầy cô")

@@ -471,7 +471,8 @@ class Intake:
         inbound, prepared, now = t.inbound, t.prepared, t.now
         msg = prepared.msg
         parts = reply.split(msg.text)
-        forwarded = reply.parse_forwarded(parts.forwarded) if parts.forwarded else None
+        block = reply.forwarded_block(parts, msg.subject)
+        forwarded = reply.parse_forwarded(block) if block else None
         if forwarded and forwarded.from_addr and forwarded.from_addr != msg.from_addr:
             # A focal point forwarding a colleague's article: the colleague is the author.
             author = sender.gather(forwarded.body, forwarded.from_addr, forwarded.from_name, self.agency)

@@ -131,12 +131,33 @@ _HEADER_FIELD = re.compile(r"^\*?\s*(?P<label>[^:]{1,20}):\*?\s*(?P<value>.*)$")
 _ADDR = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
+# Subject prefixes that mean a forward: "Fwd:", "FW:", Outlook's Vietnamese "TR:" (chuyển tiếp), German "WG:".
+_FORWARD_PREFIX = re.compile(r"^\s*((re|tl|trl|aw|sv|vs)\s*:\s*)*(fwd?|tr|wg|chuyen\s*tiep)\s*(\[\d+\])?\s*:")
+
+
+def is_forward_subject(subject: str) -> bool:
+    return bool(_FORWARD_PREFIX.match(fold(subject)))
+
+
+def forwarded_block(parts: Split, subject: str) -> str:
+    """The forwarded original in a message: the block under a forward marker, or, where the subject says
+    the message is a forward, the quoted block under a quote header (Outlook desktop and web forward
+    with the same "Từ: / Đã gửi: / Đến: / Chủ đề:" block they reply with, with no marker line)."""
+    if parts.forwarded:
+        return parts.forwarded
+    return parts.quoted if parts.quoted and is_forward_subject(subject) else ""
+
+
 def parse_forwarded(block: str) -> Forwarded | None:
     """Read the original sender, subject and body out of a forwarded block."""
     lines = block.split("\n")
     if not lines:
         return None
     start = 1 if _is_forward_start(lines[0]) else 0
+    # Outlook puts a rule above its header block, and some clients an "original message" line.
+    while start < len(lines) and (not lines[start].strip() or re.match(r"^\s*(_{10,}|-{2,}[^-]{0,40}-{2,})\s*$",
+                                                                      lines[start])):
+        start += 1
     name = addr = subject = ""
     i = start
     while i < len(lines):
