@@ -490,3 +490,32 @@ def test_a_part_declared_quoted_printable_but_holding_8bit_text_is_taken_as_it_i
     assert board.say(_raw_mail("Tin số liệu", "utf-8", body.encode(), "quoted-printable")).counts == {"filed": 1}
     with board.transaction() as s:
         assert "(=25%)" in s.scalars(select(Article)).one().body_text
+
+
+def test_a_mail_with_only_a_hostile_file_and_a_line_of_bait_is_held_as_suspicious(board):
+    """Issue 14, item 7: an executable named .doc with one line of bait is no article: it is held as suspicious
+    with no reference number, the secretary and the administrator are told, and the sender (perhaps a
+    compromised account) is not asked for anything. A real text with the same file is filed, the file
+    quarantined; a merely broken file alone is filed too (an honest mistake the sender is told of)."""
+    exe = samples.File("Hồ sơ khen thưởng.doc", "application/msword", b"MZ\x90\x00\x03" + b"\x00" * 300)
+    bait = samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Hồ sơ khen thưởng",
+                         text="Anh xem giúp em tệp đính kèm nhé.", files=(exe,))
+    assert board.say(bait).counts == {"held": 1}
+    with board.transaction() as s:
+        row = s.scalars(select(InboundMessage)).one()
+        assert (row.rule, row.article_id) == ("suspicious-attachment", None)
+        assert "chương trình chạy được" in row.reason
+        assert s.scalar(select(func.count()).select_from(Article)) == 0
+        [kept] = s.scalars(select(Attachment)).all()
+        assert kept.status == "quarantined" and kept.article_id is None
+    assert board.sink.to(SECRETARY) and board.sink.to(ADMIN)
+    assert "không được trả lời" in parsed(board.sink.to(ADMIN)[-1].raw).get_body(("plain",)).get_content()
+    assert not board.sink.to(AUTHOR[1])
+    long_text = "Kính gửi Ban Biên tập,\n" + "Sáng 20/11, Sở Tư pháp tổ chức hội nghị tổng kết công tác. " * 8
+    board.say(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin hội nghị tổng kết",
+                            text=f"{long_text}\n\n{SIGNATURE}", files=(exe,)))
+    broken = samples.File("Tin.docx", DOCX, samples.docx_bytes("Tin", ["x"])[:300])
+    board.say(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin tập huấn", text="Gửi tin.",
+                            files=(broken,)))
+    with board.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Article)) == 2

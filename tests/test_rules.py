@@ -69,6 +69,8 @@ CASES = [
      Action.HOLD),
     ("thread-stranger", (), {"thread_article_id": 1}, None, Disposition.HELD, Action.HOLD),
     ("reply-to-notice", (), {"replies_to_our_mail": True}, None, Disposition.HELD, Action.HOLD),
+    # Its file is attached and inspected below; the parser alone does not judge files.
+    ("suspicious-attachment", (), {}, "Anh xem giúp tệp đính kèm.", Disposition.HELD, Action.HOLD_SUSPICIOUS),
     ("citizen-question", ("From: dan@yahoo.com", "Subject: Xin hỏi về chứng thực"), {}, "Cho tôi hỏi thủ tục.",
      Disposition.QUESTION, Action.FILE_QUESTION),
     ("outside-sender", ("From: ai.do@gmail.com",), {}, None, Disposition.HELD, Action.HOLD),
@@ -94,6 +96,14 @@ def test_each_rule_speaks_for_its_own_case(agency, rule, headers, facts, body, d
     msg = parse(raw(*headers) if body is None else raw(*headers, body=body))
     if rule == "unreadable-structure":
         msg = dataclasses.replace(msg, structure_problem="cấu trúc MIME lồng nhau quá sâu")
+    if rule == "suspicious-attachment":
+        from mailbot.inbound.intake import prepare
+        from tests import samples
+
+        exe = samples.File("Hồ sơ.doc", "application/msword", b"MZ\x90\x00\x03" + b"\x00" * 300)
+        msg = prepare(parse(samples.build("gmail", sender=("Lê Thị Hoa", "hoa.lt@example.gov.vn"),
+                                          to="bbt@example.gov.vn", subject="Hồ sơ", text=body, files=(exe,))),
+                      intake=agency.intake).msg
     decision = rules.decide(msg, Facts(sender_member=sender_member, **facts), agency)
     assert (decision.rule, decision.disposition, decision.action) == (rule, disposition, action)
     assert decision.reason and not decision.reason.startswith(rule)  # a reason a secretary can read, apart

@@ -147,6 +147,7 @@ class Intake:
             rules.Action.NOTHING: lambda s, t: None,
             rules.Action.HOLD: self._hold,
             rules.Action.HOLD_AND_ALERT: self._hold_and_alert,
+            rules.Action.HOLD_SUSPICIOUS: self._hold_suspicious,
             rules.Action.RECORD_BOUNCE: self._record_bounce,
             rules.Action.COMMAND: self._command,
             rules.Action.FILE_ARTICLE: self._file,
@@ -315,6 +316,12 @@ class Intake:
 
     def _hold(self, s: Session, t: Taken) -> None:
         self.notices.held(s, t.inbound, t.msg, t.now)
+
+    def _hold_suspicious(self, s: Session, t: Taken) -> None:
+        """Held for the secretary; its files kept (quarantined) for the administrator, who is alerted."""
+        self._hold(s, t)
+        stored = self.filer.store(s, t.inbound, t.msg)
+        self.notices.quarantine_alert(s, t.inbound, t.msg, None, stored, t.now)
 
     def _hold_and_alert(self, s: Session, t: Taken) -> None:
         """A reply with no one clear sender: held; where it carries a token, nobody's command, and the head is told."""

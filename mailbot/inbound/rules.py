@@ -35,6 +35,7 @@ class Action(Enum):
     NOTHING = "nothing"                        # recorded, no effect (ignored, duplicate)
     HOLD = "hold"                              # the secretary is told
     HOLD_AND_ALERT = "hold-and-alert"          # the secretary is told; the head too where it carries a token
+    HOLD_SUSPICIOUS = "hold-suspicious"        # the secretary and the administrator are told; nothing is filed
     RECORD_BOUNCE = "record-bounce"            # the outbox row it bounces is marked
     COMMAND = "command"                        # review or questions check and apply it
     FILE_ARTICLE = "file-article"
@@ -280,6 +281,23 @@ def _empty(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     return None
 
 
+def _suspicious(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
+    """A mail whose only content is a possibly hostile file and a line or two of text: bait, perhaps from a
+    compromised account. Not an article: no reference, no answer to the sender."""
+    parts = msg.attachments
+    if not parts or not all(p.verdict is not None and not p.verdict.ok and p.verdict.dangerous for p in parts):
+        return None
+    from mailbot.mail import reply
+
+    own = [x for x in reply.split(msg.text).new.split("\n") if x.strip()]
+    if sum(len(x) for x in own) > 400:
+        return None   # a real text with a bad file: filed, and the file quarantined with the reason
+    reasons = "; ".join(dict.fromkeys(f"{p.filename}: {p.verdict.reason}" for p in parts if p.verdict))
+    return Decision(Disposition.HELD, Action.HOLD_SUSPICIOUS, "suspicious-attachment",
+                    f"thư chỉ có tệp bị cách ly vì nghi nguy hiểm ({reasons[:300]}); không vào sổ, không trả lời "
+                    "người gửi (tài khoản có thể bị chiếm quyền); cần Thư ký và quản trị viên xem")
+
+
 def _unreadable_title(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
     if facts.title_unreadable:
         return hold("unreadable-title",
@@ -307,6 +325,8 @@ CHAIN: tuple[Rule, ...] = (
     Rule("command-reply", "a reply to a review notification: the review module checks and applies it", _command),
     Rule("no-sender", "no From address to answer", _no_sender),
     Rule("thread", "follow-ups and replies in an article's thread", _thread),
+    Rule("suspicious-attachment", "nothing but a possibly hostile file and a line of bait: held, never filed",
+         _suspicious),
     Rule("citizen-question", "questions and feedback from the public", _citizen),
     Rule("outside-sender", "senders outside the accepted domains, where the agency holds them", _outside),
     Rule("too-large", "a message over the agency's size limit", _too_large),

@@ -66,6 +66,7 @@ class Verdict:
     reason: str = ""     # why it is quarantined, in Vietnamese for the sender
     text: str = ""       # extracted text (Word, OpenDocument), legacy fonts converted
     legacy_encoding: str | None = None
+    dangerous: bool = False   # quarantined as possibly hostile (a program, macros, a disguise), not merely broken
     signature: dict | None = None   # a PDF's digital signatures, where the agency checks them (mailbot.mail.signatures)
 
 
@@ -100,24 +101,24 @@ def inspect(filename: str, data: bytes, settings: IntakeSettings, limits: LimitS
     ext = extension(filename)
     mb = settings.max_attachment_bytes / (1024 * 1024)
 
-    def quarantine(reason: str) -> Verdict:
-        return Verdict(kind=kind, sniffed=sniffed, ok=False, reason=reason)
+    def quarantine(reason: str, dangerous: bool = False) -> Verdict:
+        return Verdict(kind=kind, sniffed=sniffed, ok=False, reason=reason, dangerous=dangerous)
 
     if not data:
         return quarantine("tệp rỗng (0 byte)")
     if len(data) > settings.max_attachment_bytes:
         return quarantine(f"tệp lớn hơn giới hạn {mb:g} MB")
     if sniffed in _EXECUTABLE_MIME:
-        return quarantine("tệp chương trình chạy được (có thể chứa mã độc)")
+        return quarantine("tệp chương trình chạy được (có thể chứa mã độc)", dangerous=True)
     if ext in _DANGEROUS_EXT:
-        return quarantine(f"loại tệp .{ext} có thể chứa mã độc (chương trình hoặc macro)")
+        return quarantine(f"loại tệp .{ext} có thể chứa mã độc (chương trình hoặc macro)", dangerous=True)
     archive = _archive_problem(data, limits) if kind in _ZIP_KINDS or sniffed == "application/zip" else ""
     if archive:
         return quarantine(archive)
     if sniffed in _MACRO_MIME or (kind in ("docx", "xlsx", "zip") and _ooxml_has_macros(data)):
-        return quarantine("tài liệu có chứa macro")
+        return quarantine("tài liệu có chứa macro", dangerous=True)
     if ext and ext in _KINDS.values() and kind and ext != kind and not _compatible(ext, kind):
-        return quarantine(f"tên tệp là .{ext} nhưng nội dung thực tế là {kind or sniffed}")
+        return quarantine(f"tên tệp là .{ext} nhưng nội dung thực tế là {kind or sniffed}", dangerous=True)
     if ext and ext in _KINDS.values() and not kind:
         return quarantine(f"tên tệp là .{ext} nhưng nội dung không phải tệp .{ext} hợp lệ ({sniffed})")
     if kind not in settings.accepted_types:
@@ -127,11 +128,11 @@ def inspect(filename: str, data: bytes, settings: IntakeSettings, limits: LimitS
     if problem:
         return quarantine(f"tệp bị hỏng: {problem}")
     if kind == "doc" and _ole_has_macros(data):
-        return quarantine("tài liệu có chứa macro")
+        return quarantine("tài liệu có chứa macro", dangerous=True)
     if kind == "pdf":
         active = pdf_active_content(data, limits.archive_inflated_bytes)
         if active:
-            return quarantine(f"tệp PDF có nội dung tự chạy ({', '.join(active)})")
+            return quarantine(f"tệp PDF có nội dung tự chạy ({', '.join(active)})", dangerous=True)
         if signatures is not None and signatures.enabled:
             from mailbot.mail import signatures as pdf_signatures
 
@@ -140,7 +141,7 @@ def inspect(filename: str, data: bytes, settings: IntakeSettings, limits: LimitS
     if kind in _IMAGE_KINDS:
         hidden = polyglot(kind, data)
         if hidden:
-            return quarantine(f"ảnh có chứa dữ liệu khác ẩn bên trong ({hidden})")
+            return quarantine(f"ảnh có chứa dữ liệu khác ẩn bên trong ({hidden})", dangerous=True)
     if kind in ("docx", "odt"):
         from mailbot.mail import extraction  # a child process; only Word and OpenDocument files need it
 
