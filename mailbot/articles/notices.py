@@ -7,12 +7,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot.articles import contributions, workflow
+from mailbot.articles import contributions, filing, workflow
 from mailbot.articles.publish import article_page, docx_html, from_text, odt_html
 from mailbot.articles.sender import FIELD_LABELS_VI
 from mailbot.cases import commands
 from mailbot.cases.authority import token_message_id
 from mailbot.mail.message import ParsedMessage
+from mailbot.mail.signatures import ORIGINAL_REASONS_VI
 from mailbot.outbound.mailer import ROLE_LABELS_VI, Mailer, preview_text
 from mailbot.outbound.render import FileToAttach
 from mailbot.storage.models import Article, Attachment, Deadline, Event, InboundMessage
@@ -56,23 +57,26 @@ class ArticleNotices(Mailer):
                    {**self._article_context(article), "quarantined": quarantined, "problems": problems},
                    now, article=article, inbound=inbound, reply_to_msg=msg)
 
+    def _original_reason(self, article: Article) -> str:
+        state = filing.original_missing(self.agency, article.category, article.attachments)
+        return ORIGINAL_REASONS_VI.get(state, state)
+
     def original_missing(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, article: Article,
-                         reason: str, quarantined: list[Attachment], now: datetime) -> None:
+                         quarantined: list[Attachment], now: datetime) -> None:
         """To the sender: the document waits for a valid digital signature or its paper original (002 art. 9.1c)."""
         self.send(s, f"original-missing:{inbound.id}", "article.author.original_missing",
                    "article/author/original_missing", [self.answer_address(msg)],
-                   {**self._article_context(article), "reason": reason, "quarantined": quarantined,
+                   {**self._article_context(article), "reason": self._original_reason(article),
+                    "quarantined": quarantined,
                     "secretaries": self.agency.members_with("secretary")},
                    now, article=article, inbound=inbound, reply_to_msg=msg)
 
     def original_awaited(self, s: Session, article: Article, email: str, token: str, now: datetime) -> None:
         """To the secretary, with a token: ĐÃ NHẬN BẢN GỐC once the paper original has arrived."""
-        reason = s.scalars(select(Event.detail).where(Event.article_id == article.id,
-                                                      Event.kind == "original_requested")
-                           .order_by(Event.id.desc()).limit(1)).first() or ""
         self.send(s, f"original-awaited:{token}", "article.secretary.original_awaited",
                    "article/secretary/original_awaited", [email],
-                   {**self._article_context(article), "reason": reason, "commands": self._menu(article),
+                   {**self._article_context(article), "reason": self._original_reason(article),
+                    "commands": self._menu(article),
                     "reasons": commands.REJECT_REASONS, "expires_days": self.agency.workflow.token_days},
                    now, article=article, message_id=token_message_id(token, self.agency),
                    reply_to=self.token_reply_to(token))

@@ -29,6 +29,7 @@ from mailbot.mail import reply
 from mailbot.mail.authentication import Authenticator
 from mailbot.mail.authentication import Verdict as AuthVerdict
 from mailbot.mail.message import ParsedMessage, parse
+from mailbot.mail.signatures import ORIGINAL_REASONS_VI
 from mailbot.mail.vntext import looks_mojibake, repair_legacy
 from mailbot.questions.notices import QuestionNotices
 from mailbot.questions.service import Questions
@@ -48,16 +49,6 @@ log = logging.getLogger("mailbot.intake")
 
 
 _ENCODING_LABELS = {"tcvn3": "phông TCVN3 (ABC)", "vni": "phông VNI", "utf-8-as-latin-1": "sai bảng mã (UTF-8 đọc nhầm)"}
-
-
-def _original_reasons() -> dict[str, str]:
-    from mailbot.mail.signatures import REASONS_VI
-
-    return {**REASONS_VI, "no_pdf": "thư không kèm tệp PDF có chữ ký số",
-            "unchecked": "cơ quan chưa cấu hình danh sách tổ chức chứng thực tin cậy nên chưa kiểm tra được chữ ký số"}
-
-
-_ORIGINAL_REASONS = _original_reasons()
 
 
 @dataclass(frozen=True)
@@ -569,7 +560,7 @@ class Intake:
     def _original_requested(self, s: Session, article: Article, state: str, now: datetime, inbound_id: int) -> None:
         workflow.note(s, article, "original_requested", actor="mailbot", now=now, inbound_id=inbound_id,
                       detail=f"văn bản cần bản có chữ ký số hợp lệ hoặc bản gốc giấy (002 điều 9.1c): "
-                             f"{_ORIGINAL_REASONS.get(state, state)}")
+                             f"{ORIGINAL_REASONS_VI.get(state, state)}")
 
     def _recent_submissions(self, s: Session, address: str, now: datetime) -> int:
         """Articles filed from `address` in the last hour, this one included."""
@@ -654,9 +645,7 @@ class Intake:
         if article.status == workflow.AWAITING_DETAILS:
             self.notices.details_missing(s, inbound, msg, article, quarantined, now)
         elif article.status == workflow.AWAITING_ORIGINAL:
-            state = filing.original_missing(self.agency, article.category, article.attachments)
-            self.notices.original_missing(s, inbound, msg, article, _ORIGINAL_REASONS.get(state, state),
-                                          quarantined, now)
+            self.notices.original_missing(s, inbound, msg, article, quarantined, now)
             if first:   # the secretary may confirm the paper original: a notice with its own token
                 self.review.request(s, article, now, inbound.id)
         elif first:

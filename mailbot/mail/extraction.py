@@ -64,7 +64,7 @@ class Extracted:
 def extract(kind: str, data: bytes, limits: LimitSettings) -> Extracted:
     """The text of a .docx or .odt, at most `extraction_chars`. One file at a time per process: the child
     is shared."""
-    result = bounded(_child, (kind, data, limits.extraction_chars), limits.extraction_seconds, kind=kind)
+    result = bounded(_child, (kind, data, limits.extraction_chars), limits.extraction_seconds, kind, len(data))
     if isinstance(result, str):
         return Extracted(problem=result)
     if result is None:
@@ -73,12 +73,11 @@ def extract(kind: str, data: bytes, limits: LimitSettings) -> Extracted:
     return Extracted(text, encoding)
 
 
-def bounded(call: Callable[..., Any], args: tuple, seconds: float, kind: str = "") -> Any:
+def bounded(call: Callable[..., Any], args: tuple, seconds: float, kind: str = "", size: int = 0) -> Any:
     """`call(*args)` in the shared child, within `seconds`. Returns its result; None where it raised (a
     courtesy failed: the file itself was checked); or, in Vietnamese, why the file must be quarantined (over
-    the time limit, or it kills the child twice). `call` must be a module-level function."""
-    size = len(args[1]) if len(args) > 1 and isinstance(args[1], bytes) else \
-        len(args[0]) if args and isinstance(args[0], bytes) else 0
+    the time limit, or it kills the child twice). `call` must be a module-level function; `kind` and `size`
+    (of the file) are for the log."""
     with _lock:
         for attempt in (1, 2):
             pool = _executor()

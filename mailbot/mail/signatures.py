@@ -41,6 +41,16 @@ REASONS_VI = {
 }
 
 
+# Why a document that needs its signed original (filing.original_missing) waits: a signature's state, or
+# no PDF at all, or no trust store to check against.
+NO_PDF, UNCHECKED = "no_pdf", "unchecked"
+ORIGINAL_REASONS_VI = {
+    **REASONS_VI,
+    NO_PDF: "thư không kèm tệp PDF có chữ ký số",
+    UNCHECKED: "cơ quan chưa cấu hình danh sách tổ chức chứng thực tin cậy nên chưa kiểm tra được chữ ký số",
+}
+
+
 def load_trust_store(folder: Path) -> tuple[bytes, ...]:
     """The DER bytes of every certificate (PEM or DER, any number per file) in `folder`, sorted by file name.
     Raises ValueError naming a file that holds none."""
@@ -131,7 +141,7 @@ def verdict(data: bytes, roots: tuple[bytes, ...], revocation: bool, limits: Lim
     """`check` in the extraction child, within `limits.signature_seconds`; over it, the verdict says why."""
     from mailbot.mail import extraction
 
-    result = extraction.bounded(check, (data, roots, revocation), limits.signature_seconds)
+    result = extraction.bounded(check, (data, roots, revocation), limits.signature_seconds, "pdf", len(data))
     if isinstance(result, str):
         return {"state": UNREADABLE, "signers": [], "problem": result}
     return result if isinstance(result, dict) else {"state": UNREADABLE, "signers": []}
