@@ -191,8 +191,8 @@ def test_monthly_report_numbers_workbook_and_chart(tmp_path, database_url, dovec
     assert summary["Câu hỏi đã trả lời"] == 2 and summary["Trả lời đúng hạn"] == 1
     assert summary["Ban Biên tập xử lý đúng hạn"] == 3
     units = [row for row in wb["Đơn vị"].iter_rows(min_row=2, values_only=True)]
-    assert units == [(PBGDPL, 2, 3, 2, 1, 1, 6, 0, "Đạt"), (VP, 2, 1, 0, 0, 0, 0, 1, "Chưa đạt"),
-                     ("Ngoài cơ quan / chưa rõ đơn vị", 0, 1, 0, 0, 0, 0, 0, None)]
+    assert units == [(PBGDPL, 2, 3, 2, 1, 1, 6, 0, 1.5, "Đạt"), (VP, 2, 1, 0, 0, 0, 0, 1, 0.5, "Chưa đạt"),
+                     ("Ngoài cơ quan / chưa rõ đơn vị", 0, 1, 0, 0, 0, 0, 0, None, None)]
     authors = {row[0]: row[2:] for row in wb["Tác giả"].iter_rows(min_row=2, values_only=True)}
     assert authors["Nguyễn Văn An"] == (3, 2, 1, 1, 6)
 
@@ -268,4 +268,64 @@ def test_mid_month_nudges_to_units_and_staff_behind(tmp_path, database_url, dove
     [unit_nudge] = [m for m in smtp_sink.to(VP_FOCAL) if "chỉ tiêu" in subject_of(m)]
     assert subject_of(unit_nudge) == f"Nhắc chỉ tiêu tin bài tháng 11/2026: {VP} mới có 0/2"
     assert len([m for m in smtp_sink.to(FOCAL) if "chỉ tiêu" in subject_of(m)]) == 1
+    board.close()
+
+
+def test_monthly_workbook_layout_and_per_staff_quota(tmp_path, database_url, dovecot, smtp_sink):
+    """The workbook reads as a spreadsheet should: headers frozen and fitting their columns, rates as numbers in a
+    percent format; with Kon Tum's per-person quota (001 art. 17.3), each staff member's own line, also for the one
+    who sent nothing."""
+    from mailbot.reports import stats as stats_module
+    from mailbot.reports.workbook import workbook
+
+    hoa = f'\n[[agency.staff]]\nname = "{HOA["name"]}"\nemail = "{HOA["email"]}"\nunit = "VP"\n'
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, Clock(local(2026, 12, 1, 7, 0)),
+                         preset="kontum", unit_extra=UNITS + hoa)
+    seed(board)
+    with board.transaction() as s:
+        stats = stats_module.gather(s, board.agency, stats_module.Period.month(2026, 11), local(2026, 12, 1, 8))
+    wb = load_workbook(io.BytesIO(workbook(stats, board.agency)))
+    assert wb.sheetnames == ["Tổng hợp", "Đơn vị", "Tác giả", "Chỉ tiêu cá nhân", "Hỏi đáp"]
+
+    summary = wb["Tổng hợp"]
+    assert summary.freeze_panes == "A4"
+    [board_rate] = [row for row in summary.iter_rows() if row[0].value == "Ban Biên tập xử lý đúng hạn"]
+    assert [c.value for c in board_rate] == ["Ban Biên tập xử lý đúng hạn", 3, 4, 0.75]
+    assert board_rate[3].number_format == "0%"
+    [questions_rate] = [row for row in summary.iter_rows() if str(row[0].value).startswith("Trả lời người dân")]
+    assert questions_rate[3].value is None          # nothing counted: an empty cell, not "—" or 0 %
+
+    units = wb["Đơn vị"]
+    headers = [c.value for c in units[1]]
+    rate_column = headers.index("Tỷ lệ chỉ tiêu")
+    rows = {r[0].value: r for r in units.iter_rows(min_row=2)}
+    assert rows[PBGDPL][rate_column].value == 2.0 and rows[PBGDPL][rate_column].number_format == "0%"  # 4 of 2
+    assert rows[VP][rate_column].value == 0 and rows[VP][rate_column + 1].value == "Chưa đạt"
+
+    staff = wb["Chỉ tiêu cá nhân"]
+    assert [c.value for c in staff[1]] == ["Cán bộ", "Đơn vị", "Tin đã đăng / chỉ tiêu 1", "Bài viết đã đăng / chỉ tiêu 1",
+                                           "Tỷ lệ", "Đạt chỉ tiêu"]
+    people = {r[0]: r[1:] for r in staff.iter_rows(min_row=2, values_only=True)}
+    assert people == {AUTHOR[0]: (PBGDPL, 2, 1, 1.0, "Đạt"), HOA["name"]: (VP, 0, 0, 0.0, "Chưa đạt")}
+
+    for sheet in wb.worksheets:
+        header_row = 3 if sheet is summary else 1
+        if sheet is not summary:
+            assert sheet.freeze_panes == "A2", sheet.title
+        for cell in sheet[header_row]:
+            width = sheet.column_dimensions[cell.column_letter].width
+            assert cell.font.bold and width >= len(str(cell.value)), (sheet.title, cell.value, width)
+        for column in sheet.iter_cols(min_row=header_row + 1):
+            for cell in column:
+                if cell.value is not None and cell.number_format != "0%":
+                    assert sheet.column_dimensions[cell.column_letter].width >= min(len(str(cell.value)), 48)
+
+    # The leaders' mail says the same per person.
+    sweep(board, local(2026, 12, 1, 8, 0))
+    [report] = to(smtp_sink, HEAD[1], "Báo cáo tháng 11/2026")
+    text = plain_of(report)
+    assert "CHỈ TIÊU CÁ NHÂN (mỗi cán bộ: 1 tin, 1 bài viết; tính theo tin bài đã đăng)" in text
+    assert "Đạt: 1/2 cán bộ" in text and f"Chưa đạt: {HOA['name']} ({VP}): tin 0/1, bài viết 0/1" in text
+    assert f"{AUTHOR[0]} ({PBGDPL})" not in text.split("CHỈ TIÊU CÁ NHÂN")[1].split("CÂU HỎI")[0]
+    assert "Chỉ tiêu cá nhân" in _html_of(report)
     board.close()

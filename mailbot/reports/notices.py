@@ -24,7 +24,9 @@ class PeriodicNotices(Mailer):
     def monthly_report(self, s, key, stats, to, now, xlsx: bytes, png: bytes, filename: str):
         chart = FileToAttach("bieu-do-chi-tieu.png", "image/png", png)
         workbook = FileToAttach(filename, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", xlsx)
-        self.send(s, key, "report.leaders.monthly", "report/leaders/monthly", to, self._period_context(stats), now,
+        context = {**self._period_context(stats), "staff_quotas": stats_module.staff_quotas(self.agency, stats),
+                   "labels": {c.name: c.label for c in self.agency.categories}}
+        self.send(s, key, "report.leaders.monthly", "report/leaders/monthly", to, context, now,
                   files=(workbook,), inline={"chart": chart})
 
     def quota_nudge(self, s, key, stats, tally, staff, to, now):

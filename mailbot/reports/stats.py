@@ -57,12 +57,15 @@ class Tally:
     name: str
     unit: str = ""
     quota: int = 0
+    email: str = ""     # an author's address (lower case); "" for a unit
     received: int = 0
     news: int = 0
     articles: int = 0
     other: int = 0
     photos: int = 0
     rejected: int = 0
+    received_by: dict[str, int] = field(default_factory=dict)    # category -> items sent
+    published_by: dict[str, int] = field(default_factory=dict)   # category -> items published
 
     @property
     def published(self) -> int:
@@ -149,7 +152,7 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
         if unit not in units:
             units[unit] = Tally(unit, unit)
         if key not in authors:
-            authors[key] = Tally(author.get("name") or key, unit)
+            authors[key] = Tally(author.get("name") or key, unit, email=key)
         return units[unit], authors[key]
 
     for a in articles.values():
@@ -157,6 +160,7 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
             stats.received += 1
             for t in tallies(a):
                 t.received += 1
+                t.received_by[a.category] = t.received_by.get(a.category, 0) + 1
     for article_id, kind in events:
         a = articles[article_id]
         if kind in ("final_approved", "director_approved"):
@@ -175,6 +179,7 @@ def gather(s: Session, agency: Agency, period: Period, now: datetime) -> Stats:
                 else:
                     t.other += 1
                 t.photos += images.get(a.id, 0)
+                t.published_by[a.category] = t.published_by.get(a.category, 0) + 1
     stats.units = sorted(units.values(), key=lambda t: (t.name == OUTSIDE, t.name))
     stats.authors = sorted(authors.values(), key=lambda t: (-t.published, -t.received, t.name))
 
@@ -249,6 +254,47 @@ def contributed(agency: Agency, tally: Tally) -> int:
     return tally.received if agency.schedule.quota_basis == "received" else tally.published
 
 
+@dataclass(frozen=True)
+class StaffQuota:
+    """One staff member against the per-person quota (001 art. 17.3, Kon Tum): items done and owed by category."""
+
+    tally: Tally
+    done: dict[str, int]
+    owed: dict[str, int]
+
+    @property
+    def met(self) -> bool:
+        return all(self.done.get(c, 0) >= n for c, n in self.owed.items())
+
+    @property
+    def share(self) -> float:
+        """The part of the quota met, 0..1: an item beyond one category's quota does not make up for another's."""
+        total = sum(self.owed.values())
+        return sum(min(self.done.get(c, 0), n) for c, n in self.owed.items()) / total if total else 1.0
+
+
+def staff_quotas(agency: Agency, stats: Stats) -> list[StaffQuota]:
+    """Every staff member of the directory with their own quota, including those who sent nothing."""
+    owed = agency.schedule.staff_quota
+    if not owed:
+        return []
+    by_email = {t.email: t for t in stats.authors}
+    rows = []
+    for member in agency.staff:
+        email = member.email.lower()
+        tally = by_email.get(email) or Tally(member.name, unit_of(agency, {"email": email, "unit": member.unit}),
+                                            email=email)
+        done = tally.received_by if agency.schedule.quota_basis == "received" else tally.published_by
+        rows.append(StaffQuota(tally, dict(done), dict(owed)))
+    return rows
+
+
 def rate(pair: tuple[int, int]) -> str:
     met, missed = pair
     return f"{100 * met / (met + missed):.0f}% ({met}/{met + missed})" if met + missed else "—"
+
+
+def share(pair: tuple[int, int]) -> float | None:
+    """The same rate as a number (0..1) for a spreadsheet; None where nothing was counted."""
+    met, missed = pair
+    return met / (met + missed) if met + missed else None
