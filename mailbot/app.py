@@ -242,11 +242,11 @@ class Worker:
                  report: PassReport | None = None) -> PassReport:
         """Take every pending message, then send what is due. Counts go into `report` as they happen."""
         report = report or PassReport(self.agency.slug)
-        for n, (key, raw) in enumerate(self.source.pending(), start=1):
+        for n, (key, raw, arrived) in enumerate(self.source.pending(), start=1):
             if self._lost.is_set():
                 raise LeaseLost(self.lease_name)
             with self.health.busy(f"intake of {self.agency.slug}", self.agency.limits.message_seconds):
-                outcome = self.intake.process(raw, source=f"{self.source.name}#{key}")
+                outcome = self.intake.process(raw, source=f"{self.source.name}#{key}", arrived=arrived)
             report.add(outcome.disposition if outcome.new else "already stored")
             self.source.done(key)  # after the commit: a crash before this means a no-op repeat
             if self._dispatcher is not None:

@@ -382,8 +382,13 @@ def vn(iso: str | None, fmt: str = "%H:%M %d/%m/%Y") -> str:
 
 def _common_sections(d: dict) -> list[str]:
     lines = ["  messages in:"]
-    lines += [f"    #{m['id']} {vn(m['received_at'])} {m['from']}: {m['subject']} -> {m['disposition']}"
-              for m in d["messages_in"]]
+    for m in d["messages_in"]:
+        # When it arrived (what time limits count from); when mailbot read it, where that was later.
+        arrived, read = vn(m.get("arrived_at") or m["received_at"]), vn(m["received_at"])
+        lines.append(f"    #{m['id']} {arrived} {m['from']}: {m['subject']} -> {m['disposition']}"
+                     + (f" (read {read})" if read != arrived else ""))
+        if m.get("arrival_note"):
+            lines.append(f"      {m['arrival_note']}")
     lines.append("  messages out:")
     lines += [f"    #{m['id']} {m['kind']} to {', '.join(m['to'])}: {m['status']}"
               f"{' (' + m['last_error'] + ')' if m['last_error'] else ''}" for m in d["messages_out"]]

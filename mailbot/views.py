@@ -83,6 +83,7 @@ def article_detail(s: Session, reference: str, agency: str | None = None) -> dic
         } for f in files],
         "messages_in": [{
             "id": m.id, "from": m.from_addr, "subject": m.subject, "received_at": _iso(m.received_at),
+            "arrived_at": _iso(m.arrived_at), "arrival_note": m.arrival_note,
             "disposition": m.disposition, "rule": m.rule, "reason": m.reason, "message_id": m.message_id,
         } for m in inbound],
         "messages_out": [{
@@ -140,6 +141,7 @@ def question_detail(s: Session, reference: str, agency: str | None = None) -> di
         "attachments": [{"filename": f.filename, "kind": f.kind, "size": f.size, "status": f.status,
                          "version": f.version, "sha256": f.sha256} for f in files],
         "messages_in": [{"id": m.id, "from": m.from_addr, "subject": m.subject, "received_at": _iso(m.received_at),
+                         "arrived_at": _iso(m.arrived_at), "arrival_note": m.arrival_note,
                          "disposition": m.disposition, "rule": m.rule, "reason": m.reason} for m in inbound],
         "messages_out": [{"id": m.id, "kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status,
                           "last_error": m.last_error} for m in out],

@@ -142,21 +142,26 @@ class Board:
         self.dovecot = dovecot
         self.sink = sink
         self.clock = clock
+        if dovecot is not None:
+            dovecot.clock = clock   # mail put in the mailbox arrives at the test's time
         self.app = App(settings, now=clock, dns=dns or no_dns)
         self.app.migrate()
         self.agency = settings.agencies[0]
         self.backlog = backlog
         self.worker = self.app.worker(self.agency, backlog=backlog)
 
-    def send(self, *raws: bytes) -> None:
+    def send(self, *raws: bytes, at: datetime | None = None) -> None:
+        """Put mail in the mailbox, arriving `at` (default: the clock's now)."""
+        when = at or self.clock()
         if self.dovecot is not None:
-            self.dovecot.deliver(*raws)
+            self.dovecot.deliver(*raws, at=when)
         else:
             from mailbot.inbound.sources.maildir import MaildirSource
             box = MaildirSource(Path(self.agency.mailbox.path))
             for raw in raws:
                 name = f"{secrets.token_hex(8)}.test"
                 (box.path / "tmp" / name).write_bytes(raw)
+                os.utime(box.path / "tmp" / name, (when.timestamp(), when.timestamp()))
                 os.replace(box.path / "tmp" / name, box.path / "new" / name)
 
     def run_once(self):

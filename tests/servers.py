@@ -13,7 +13,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from email.message import Message
 from pathlib import Path
 
@@ -162,10 +164,28 @@ service stats {{
         c.login(self.USER, self.PASSWORD)
         return c
 
-    def deliver(self, *raws: bytes, folder: str = "INBOX") -> None:
+    # What "now" is for the test's mailbot (a Board sets it to its clock): mail delivered without `at` arrives then,
+    # so its INTERNALDATE, the time limits count from, is the test's time and not the machine's.
+    clock: Callable[[], datetime] | None = None
+
+    def deliver(self, *raws: bytes, folder: str = "INBOX", at: datetime | None = None) -> None:
+        """APPEND each message; `at` is its INTERNALDATE, its arrival at the server (default: the clock's now)."""
+        when = at or (self.clock() if self.clock else None)
+        # Dovecot takes an INTERNALDATE at most two hours ahead of its own clock (cmd-append.c); a test's clock can
+        # be months ahead. With Maildir storage the date is the file's mtime, so it is set on the file instead.
+        ahead = when is not None and when > datetime.now(timezone.utc) + timedelta(hours=1)
+        box = self.dir / "mail" / self.USER / ("" if folder == "INBOX" else f".{folder}")
         with self.client() as c:
             for raw in raws:
-                c.append(folder, raw)
+                before = set(self._files(box)) if ahead else set()
+                c.append(folder, raw, msg_time=None if ahead else when)
+                if ahead and when is not None:
+                    for path in set(self._files(box)) - before:
+                        os.utime(path, (when.timestamp(), when.timestamp()))
+
+    @staticmethod
+    def _files(box: Path) -> list[Path]:
+        return [p for sub in ("new", "cur") if (box / sub).is_dir() for p in (box / sub).iterdir()]
 
     def flags(self) -> dict[int, tuple[bytes, ...]]:
         with self.client() as c:

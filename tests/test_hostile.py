@@ -424,11 +424,11 @@ def test_tries_cut_short_by_a_database_outage_do_not_count_against_the_message(b
     real = type(intake)._process
     outages = [1, 2, 3]
 
-    def flaky(self, raw, sha, source):
+    def flaky(self, raw, sha, source, arrived):
         if outages:
             outages.pop()
             raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
-        return real(self, raw, sha, source)
+        return real(self, raw, sha, source, arrived)
 
     monkeypatch.setattr(type(intake), "_process", flaky)
     raw = plain(body="Tin gửi lúc cơ sở dữ liệu gián đoạn.")

@@ -392,8 +392,8 @@ def test_connection_dropped_mid_run_resumes_with_nothing_lost_or_repeated(board,
     real = intake.process
     dropped = []
 
-    def process_then_drop(raw, source=""):
-        outcome = real(raw, source)
+    def process_then_drop(raw, source="", arrived=None):
+        outcome = real(raw, source, arrived)
         if len(dropped) == 0 and outcome.reference == "BBT-2026-0003":
             # Committed, not yet flagged on the server: the worst moment to lose the connection.
             dropped.append(board.dovecot.drop_connections())

@@ -133,7 +133,7 @@ def test_only_migrate_and_run_change_the_schema(tmp_path, dovecot, smtp_sink):
         c.execute(text("UPDATE alembic_version SET version_num = '0006'"))
     engine.dispose()
     refused = mailbot("show", "BBT-2026-0001")
-    assert refused.returncode == 1 and re.search(r"at 0006, this mailbot needs 0010", refused.stderr)
+    assert refused.returncode == 1 and re.search(r"at 0006, this mailbot needs 0011", refused.stderr)
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

@@ -117,7 +117,8 @@ def _question_and_period_context(agency, now):
             "staff": (StaffMember("A", "a@x.gov.vn"), {"news": 0}, {"news": 1}), "labels": {"news": "Tin"},
             "authors": [tally], "report": PeriodicReport("monthly", "Báo cáo tháng", "monthly_report"),
             "label": "tháng 11/2026", "unit": Unit("Phòng A"), "rule_label": "30 ngày làm việc", "date_wanted": True,
-            "contribution": Deadline(outcome="missed", due_at=now, start_at=now)}
+            "contribution": Deadline(outcome="missed", due_at=now, start_at=now),
+            "staff_quotas": [stats.StaffQuota(tally, {"news": 1}, {"news": 1, "article": 1})]}
 
 
 def test_the_publishing_page_shows_the_title_once():

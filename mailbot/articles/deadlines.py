@@ -39,8 +39,10 @@ def rule_for(agency: Agency, position: str) -> tuple[str, dict] | None:
     return (name, rule) if isinstance(rule, dict) else None
 
 
-def sync(s: Session, agency: Agency, article: Article, now: datetime) -> None:
-    """Close the deadlines the article has left; open one for where it waits now. Safe to call twice."""
+def sync(s: Session, agency: Agency, article: Article, now: datetime, left_at: datetime | None = None) -> None:
+    """Close the deadlines the article has left; open one for where it waits now, starting at `now`. Safe to call
+    twice. `left_at` is when the article left its old position (the arrival of the mail that moved it, which may
+    be before mailbot read it); never before that deadline started."""
     position = workflow.position(article)
     open_rows = s.scalars(select(Deadline).where(Deadline.article_id == article.id, Deadline.closed_at.is_(None)))
     current = None
@@ -48,8 +50,9 @@ def sync(s: Session, agency: Agency, article: Article, now: datetime) -> None:
         if row.position == position:
             current = row
             continue
-        row.closed_at = now
-        row.outcome = "met" if now <= row.due_at else "missed"
+        closed = max(left_at or now, row.start_at)
+        row.closed_at = closed
+        row.outcome = "met" if closed <= row.due_at else "missed"
     if current is not None:
         return
     found = rule_for(agency, position)

@@ -22,7 +22,7 @@ from mailbot.articles.review import Review
 from mailbot.cases.authority import Result, find_token, tokens_in
 from mailbot.cases.filer import Filer
 from mailbot.config import DEFAULT_LIMITS, Agency, IntakeSettings, LimitSettings, SignatureSettings
-from mailbot.inbound import rules
+from mailbot.inbound import arrival, rules
 from mailbot.logs import where
 from mailbot.mail import attachments as files
 from mailbot.mail import reply
@@ -70,6 +70,8 @@ class Taken:
     facts: rules.Facts
     raw: bytes
     now: datetime
+    # When it reached the board's server (mailbot.inbound.arrival): what legal time limits start from.
+    arrived: datetime
 
     @property
     def msg(self) -> ParsedMessage:
@@ -143,13 +145,15 @@ class Intake:
             rules.Action.COMMAND: self._command,
             rules.Action.FILE_ARTICLE: self._file,
             rules.Action.ARTICLE_FOLLOW_UP: self._follow_up,
-            rules.Action.FILE_QUESTION: lambda s, t: self.questions.file(s, t.inbound, t.msg, t.now).reference,
+            rules.Action.FILE_QUESTION: lambda s, t: self.questions.file(s, t.inbound, t.msg, t.now,
+                                                                         t.arrived).reference,
             rules.Action.QUESTION_FOLLOW_UP: self._question_follow_up,
         }
 
-    def process(self, raw: bytes, source: str = "") -> Outcome:
+    def process(self, raw: bytes, source: str = "", arrived: datetime | None = None) -> Outcome:
         """Take one raw message. Idempotent: the same bytes twice have one effect.
 
+        `arrived` is when the source says the message reached the server (None: it cannot say).
         Each try is counted before it starts (the poison-message guard): a message whose earlier tries
         failed, crashed the process or ran over `limits.message_seconds` as often as `limits.attempts` is
         held without being read again, and the mailbox moves on.
@@ -162,11 +166,11 @@ class Intake:
             tries = self._count_try(s, sha)
         limits = self.agency.limits
         if tries.attempts > limits.attempts:
-            return self._hold_poison(raw, sha, source, tries)
+            return self._hold_poison(raw, sha, source, tries, arrived)
         for attempt in (1, 2):
             started = time.monotonic()
             try:
-                outcome = self._process(raw, sha, source)
+                outcome = self._process(raw, sha, source, arrived)
             except Exception as exc:
                 if is_unavailable(exc):
                     # The database went away, not the message: nothing was committed, and the caller
@@ -179,7 +183,7 @@ class Intake:
                 log.error("intake failed; message held", extra={"sha256": sha, "source": source,
                                                                 "error": type(exc).__name__,
                                                                 "where": where(exc)})
-                return self._hold_after_error(raw, sha, source, exc)
+                return self._hold_after_error(raw, sha, source, exc, arrived)
             seconds = time.monotonic() - started
             metrics.INTAKE.labels(self.agency.slug, str(outcome.disposition)).inc()
             metrics.INTAKE_SECONDS.labels(self.agency.slug, str(outcome.disposition)).observe(seconds)
@@ -204,11 +208,13 @@ class Intake:
         s.expunge(row)
         return row
 
-    def _hold_poison(self, raw: bytes, sha: str, source: str, tries: IntakeAttempt) -> Outcome:
+    def _hold_poison(self, raw: bytes, sha: str, source: str, tries: IntakeAttempt,
+                     arrived: datetime | None) -> Outcome:
         log.warning("message held by the poison guard", extra={"sha256": sha, "attempts": tries.attempts - 1})
         outcome = self._hold_row(raw, sha, source, "poison-message",
                                  f"thư đã được thử xử lý {tries.attempts - 1} lần không thành ({tries.problem}); "
-                                 "mailbot không đọc lại thư này, thư gốc đã được lưu, cần quản trị viên xem")
+                                 "mailbot không đọc lại thư này, thư gốc đã được lưu, cần quản trị viên xem",
+                                 arrived)
         return outcome
 
     def _forget_tries(self, s: Session, sha: str) -> None:
@@ -242,7 +248,10 @@ class Intake:
             inbound.message_id, inbound.from_addr, inbound.from_name = msg.message_id, msg.from_addr[:320], \
                 msg.from_name[:300]
             inbound.subject, inbound.defects, inbound.body_sha256 = msg.subject, list(msg.defects), digest or None
-            reference = self._act(s, decision, Taken(inbound, prepared, facts, raw, now), "message replayed")
+            # Its time limits count from when it first arrived, checked now that it is read.
+            came = arrival.arrival(inbound.arrived_at, msg, inbound.received_at)
+            inbound.arrived_at, inbound.arrival_note = came.at, came.note
+            reference = self._act(s, decision, Taken(inbound, prepared, facts, raw, now, came.at), "message replayed")
             return Outcome(inbound.id, inbound.disposition, inbound.rule, inbound.reason, reference, True), before
 
     def _read(self, raw: bytes) -> Prepared:
@@ -253,9 +262,13 @@ class Intake:
             prepared = replace(prepared, authentication=self.authenticator.verdict(raw, prepared.msg))
         return prepared
 
-    def _process(self, raw: bytes, sha: str, source: str) -> Outcome:
+    def _process(self, raw: bytes, sha: str, source: str, arrived: datetime | None) -> Outcome:
         now = self.now()
         prepared = self._read(raw)
+        came = arrival.arrival(arrived, prepared.msg, now)
+        if came.note:
+            log.info("arrival time chosen", extra={"sha256": sha, "source_time": arrived and arrived.isoformat(),
+                                                   "arrived": came.at.isoformat()})
         with self.db.transaction() as s:
             existing = self._stored(s, sha)
             if existing:
@@ -268,19 +281,25 @@ class Intake:
                 agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), message_id=msg.message_id,
                 in_reply_to=" ".join(msg.in_reply_to) or None, from_addr=msg.from_addr[:320],
                 from_name=msg.from_name[:300], subject=msg.subject, sent_at=msg.date, received_at=now,
-                source=source, disposition=decision.disposition, rule=decision.rule, reason=decision.reason,
+                arrived_at=came.at, arrival_note=came.note, source=source, disposition=decision.disposition,
+                rule=decision.rule, reason=decision.reason,
                 defects=list(msg.defects), body_sha256=digest or None)
             s.add(inbound)
             s.flush()
             self._forget_tries(s, sha)   # with the filing: a crash after this commit is no failed try
-            reference = self._act(s, decision, Taken(inbound, prepared, facts, raw, now), "message taken in")
+            reference = self._act(s, decision, Taken(inbound, prepared, facts, raw, now, came.at), "message taken in")
             return Outcome(inbound.id, decision.disposition, inbound.rule, inbound.reason, reference, True)
 
     def _act(self, s: Session, decision: rules.Decision, t: Taken, what: str) -> str | None:
         """The decision's handler, then the article's deadlines brought in line; returns the reference."""
         reference = self.handlers[decision.action](s, t)
         if t.inbound.article_id:
-            deadlines.sync(s, self.agency, s.get_one(Article, t.inbound.article_id), t.now)
+            # The step the mail ends ended when it arrived. What it opens counts from then too where the mail is
+            # the contributor's (the board received the article then); after a board member's reply, from now
+            # (the next person hears of it now).
+            contributed = decision.action in (rules.Action.FILE_ARTICLE, rules.Action.ARTICLE_FOLLOW_UP)
+            deadlines.sync(s, self.agency, s.get_one(Article, t.inbound.article_id),
+                           t.arrived if contributed else t.now, left_at=t.arrived)
         log.info(what, extra={"inbound_id": t.inbound.id, "disposition": str(decision.disposition),
                               "rule": decision.rule, "reference": reference})
         return reference
@@ -347,19 +366,25 @@ class Intake:
             return None
         return Outcome(row.id, row.disposition, row.rule, row.reason, self._reference_of(s, row), False)
 
-    def _hold_after_error(self, raw: bytes, sha: str, source: str, exc: Exception) -> Outcome:
+    def _hold_after_error(self, raw: bytes, sha: str, source: str, exc: Exception,
+                          arrived: datetime | None) -> Outcome:
         outcome = self._hold_row(raw, sha, source, "internal-error",
                                  f"lỗi khi xử lý thư ({type(exc).__name__} tại {where(exc)}); "
-                                 "thư gốc đã được lưu, cần quản trị viên xem")
+                                 "thư gốc đã được lưu, cần quản trị viên xem", arrived)
         return outcome
 
-    def _hold_row(self, raw: bytes, sha: str, source: str, rule: str, reason: str) -> Outcome:
+    def _hold_row(self, raw: bytes, sha: str, source: str, rule: str, reason: str,
+                  arrived: datetime | None = None) -> Outcome:
+        """A row for a message that is not read (its bytes are kept); its arrival is the source's time, unchecked
+        (a replay reads the message and checks it then)."""
         with self.db.transaction() as s:
             self._forget_tries(s, sha)   # held (or stored meanwhile) for good: its tries are over
             existing = self._stored(s, sha)
             if existing:
                 return existing
-            row = InboundMessage(agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), received_at=self.now(),
+            now = self.now()
+            row = InboundMessage(agency=self.agency.slug, raw_sha256=sha, raw_size=len(raw), received_at=now,
+                                 arrived_at=min(arrived, now) if arrived else None,
                                  source=source, disposition=rules.Disposition.HELD, rule=rule, reason=reason)
             s.add(row)
             s.flush()
@@ -482,14 +507,14 @@ class Intake:
 
         article = Article(agency=self.agency.slug, reference="", status="", category="", title="",
                           body_text=body, author=author.as_dict(), submitter_email=msg.from_addr,
-                          missing=[], received_at=now, updated_at=now)
+                          missing=[], received_at=t.arrived, updated_at=now)
         stored = self.filer.store(s, inbound, msg)
         good = [a for a in stored if a.ok]
         title = filing.title_of(subject) or next(
             (files.first_line(a.text_preview) for a in good if a.text_preview), "") or files.first_line(body)
         article.title = title or "(không có tiêu đề)"
         article.category = filing.category(self.agency, subject, body, [a.kind for a in good])
-        article.reference = filing.next_reference(s, self.agency, now)
+        article.reference = filing.next_reference(s, self.agency, t.arrived)
         article.missing = author.missing(self.agency.intake.require_email) + filing.photos_missing(
             self.agency, article.category, good)
         original = filing.original_missing(self.agency, article.category, good)
@@ -518,7 +543,7 @@ class Intake:
         s.refresh(article, ["attachments"])
         timing = self._timing(s, article, [body, subject, *(a.text_preview for a in good)], msg.from_addr, now,
                               inbound.id)
-        recent = self._recent_submissions(s, msg.from_addr, now)
+        recent = self._recent_submissions(s, msg.from_addr, t.arrived)
         if recent > self.agency.limits.submissions_per_hour:
             # A flood (a looping responder, a script): filed, and nobody is written to but the secretary, once.
             workflow.note(s, article, "flood", actor="mailbot", now=now, inbound_id=inbound.id,
@@ -563,7 +588,7 @@ class Intake:
                              f"{ORIGINAL_REASONS_VI.get(state, state)}")
 
     def _recent_submissions(self, s: Session, address: str, now: datetime) -> int:
-        """Articles filed from `address` in the last hour, this one included."""
+        """Articles from `address` that arrived in the hour before `now`, this one included."""
         return s.scalar(select(func.count()).select_from(Article).where(
             Article.agency == self.agency.slug, Article.submitter_email == address,
             Article.received_at > now - timedelta(hours=1))) or 0

@@ -82,6 +82,8 @@ class ParsedMessage:
     # Which of the agency's limits the message goes over (parts, nesting, a header's length, addresses,
     # HTML depth), in Vietnamese; "" when none. Such a message is held with this reason.
     over_limit: str = ""
+    # The topmost Received header (the last server's stamp, its date after the last ';'), unfolded; "" if none.
+    received_top: str = ""
 
     def header(self, name: str) -> str:
         values = self.headers.get(name.lower())
@@ -565,6 +567,7 @@ def parse(raw: bytes, limits: LimitSettings = DEFAULT_LIMITS) -> ParsedMessage:
         values = msg.get_all(name)
         if values:
             headers[name] = tuple(decode_header_value(v) for v in values)
+    received_top = " ".join(_raw_text(msg.get("received") or "").split())[:limits.header_chars]
     report_type = ""
     if msg.get_content_type() == "multipart/report":
         report_type = str(msg.get_param("report-type") or "").lower()
@@ -585,7 +588,7 @@ def parse(raw: bytes, limits: LimitSettings = DEFAULT_LIMITS) -> ParsedMessage:
         html=htmltext.sanitize(html) if html else "",
         text_from_html=text_from_html,
         attachments=tuple(walker.attachments),
-        headers=headers,
+        headers=headers, received_top=received_top,
         enclosed_ids=tuple(dict.fromkeys(walker.enclosed_ids)),
         report_type=report_type,
         defects=tuple(dict.fromkeys(defects)),

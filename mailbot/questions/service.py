@@ -167,21 +167,25 @@ class Questions:
 
     # -- a new question, and the asker writing again ---------------------------------------
 
-    def file(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime) -> Question:
+    def file(self, s: Session, inbound: InboundMessage, msg: ParsedMessage, now: datetime,
+             arrived: datetime | None = None) -> Question:
+        """File a citizen's question; its time limit counts from `arrived` (when it reached the server)."""
+        arrived = arrived or now
         text = reply.split(msg.text).new or msg.text
         name = msg.from_name or sender.from_text(text, self.agency).name
         kind = kind_of(msg.subject, text)
         q = Question(agency=self.agency.slug, kind=kind, status="", title=filing.strip_subject(msg.subject)
                      or redact.redact(text.strip().split("\n")[0][:120], name) or "(không có tiêu đề)",
                      body_text=text.strip(), asker_name=name, asker_email=msg.from_addr,
-                     message_id=msg.message_id, thread_refs=list(msg.references), received_at=now,
-                     updated_at=now, due_at=now,
-                     reference=filing.next_reference(s, self.agency, now, self.settings.reference_prefix))
+                     message_id=msg.message_id, thread_refs=list(msg.references), received_at=arrived,
+                     updated_at=now, due_at=arrived,
+                     reference=filing.next_reference(s, self.agency, arrived, self.settings.reference_prefix))
         apply(s, q, "filed", actor=msg.from_addr, now=now, inbound_id=inbound.id,
               detail=KIND_LABELS_VI[kind])
         inbound.question_id = q.id
         self._store(s, inbound, msg, q)
-        self._open_deadline(s, q, self.settings.feedback_rule if kind == FEEDBACK else self.settings.answer_rule, now)
+        self._open_deadline(s, q, self.settings.feedback_rule if kind == FEEDBACK else self.settings.answer_rule,
+                            arrived)
         self._acknowledge(s, inbound, msg, q, "received", now)
         self._ask(s, q, now, inbound.id)
         return q

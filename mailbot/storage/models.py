@@ -83,7 +83,11 @@ class InboundMessage(Base):
     from_name: Mapped[str] = mapped_column(String(300), default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None]
-    received_at: Mapped[datetime]
+    received_at: Mapped[datetime]                  # when mailbot read it
+    # When it reached the board's server (mailbot.inbound.arrival), what its time limits count from; and how
+    # that was chosen where it is not simply the mailbox's time. None on rows older than migration 0011.
+    arrived_at: Mapped[datetime | None]
+    arrival_note: Mapped[str] = mapped_column(String(300), default="", server_default="")
     source: Mapped[str] = mapped_column(String(500), default="")
     # filed | followup | ignored | held | duplicate
     disposition: Mapped[str] = mapped_column(String(20))

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+
+class Pending(NamedTuple):
+    """One message waiting in the source: its key there, its bytes, and when it reached the server
+    (IMAP INTERNALDATE, a Maildir file's delivery time; None when the source cannot say)."""
+
+    key: str
+    raw: bytes
+    arrived: datetime | None = None
 
 
 class BacklogDecisionNeeded(Exception):
@@ -18,8 +28,8 @@ class BacklogDecisionNeeded(Exception):
 class Source(Protocol):
     name: str
 
-    def pending(self) -> Iterator[tuple[str, bytes]]:
-        """Messages not yet handled, as (key, raw bytes), oldest first."""
+    def pending(self) -> Iterator[Pending]:
+        """Messages not yet handled, oldest first."""
 
     def done(self, key: str) -> None:
         """Mark a message handled; called only after its database commit."""

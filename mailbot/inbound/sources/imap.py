@@ -12,7 +12,7 @@ from imapclient import IMAPClient
 from sqlalchemy import select
 
 from mailbot.config import Endpoint
-from mailbot.inbound.sources import BacklogDecisionNeeded
+from mailbot.inbound.sources import BacklogDecisionNeeded, Pending
 from mailbot.storage.db import Database
 from mailbot.storage.models import MailboxState
 
@@ -95,6 +95,7 @@ class ImapSource:
             except Exception:
                 client.shutdown()
                 raise
+            client.normalise_times = False   # INTERNALDATE with its zone, not as naive local time
             self.client = client
             self.uidvalidity = int(info[b"UIDVALIDITY"])
             uidnext = int(info.get(b"UIDNEXT", 1))
@@ -115,7 +116,7 @@ class ImapSource:
                 self.checkpoints.set(self.key, self.uidvalidity, self.last_uid)
         return self.client
 
-    def pending(self) -> Iterator[tuple[str, bytes]]:
+    def pending(self) -> Iterator[Pending]:
         fresh = self.client is None
         client = self._ensure()
         if not fresh:
@@ -124,10 +125,11 @@ class ImapSource:
         uids = sorted(u for u in client.search(["UID", f"{self.last_uid + 1}:*"]) if u > self.last_uid)
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start:start + FETCH_BATCH]
-            data = client.fetch(batch, ["BODY.PEEK[]"])
+            data = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
             for uid in batch:
                 if uid in data and b"BODY[]" in data[uid]:
-                    yield str(uid), data[uid][b"BODY[]"]
+                    arrived = data[uid].get(b"INTERNALDATE")
+                    yield Pending(str(uid), data[uid][b"BODY[]"], arrived if isinstance(arrived, datetime) else None)
                 else:
                     log.warning("message vanished before fetch", extra={"uid": uid})
 
