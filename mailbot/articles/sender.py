@@ -28,13 +28,38 @@ _LABELS = {
 }
 _LABEL_RE = re.compile(
     r"(?:^|[\s,;|/(-])(" + "|".join(sorted((re.escape(k) for k in _LABELS), key=len, reverse=True)) + r")\s*[:.]\s*")
+# Civil-service ranks (ngạch) and titles (chức danh, chức vụ) a signature line may open with, folded. A rank's
+# grade ("chính", "cao cấp", "sơ cấp", "hạng II") and a commune civil servant's field ("Văn hóa - Xã hội") are
+# part of the title; the unit starts at the first unit marker after it.
 _TITLE_WORDS = (
-    "chuyen vien chinh", "chuyen vien", "truong phong", "pho truong phong", "giam doc", "pho giam doc",
-    "chanh van phong", "pho chanh van phong", "chanh thanh tra", "pho chanh thanh tra", "can bo", "cong chuc",
-    "vien chuc", "ke toan", "thanh tra vien", "tro giup vien", "cong tac vien", "truong ban", "pho truong ban",
-    "thu ky", "chu tich", "pho chu tich", "kiem sat vien", "vien truong", "pho vien truong", "nhan vien",
-    "to truong", "giam dinh vien", "phong vien", "bien tap vien", "chuyen vien cao cap",
+    "chuyen vien cao cap", "chuyen vien chinh", "chuyen vien", "can su", "nhan vien", "van thu", "luu tru vien",
+    "truong phong", "pho truong phong", "giam doc", "pho giam doc", "chanh van phong", "pho chanh van phong",
+    "chanh thanh tra", "pho chanh thanh tra", "can bo", "cong chuc", "vien chuc", "ke toan truong", "ke toan vien",
+    "ke toan", "thanh tra vien cao cap", "thanh tra vien chinh", "thanh tra vien", "tro giup vien phap ly",
+    "tro giup vien", "cong tac vien", "truong ban", "pho truong ban", "thu ky", "chu tich", "pho chu tich",
+    "kiem sat vien", "kiem tra vien", "kiem soat vien", "dieu tra vien", "tham tra vien", "tham phan",
+    "chap hanh vien", "tham tra vien chinh", "tham tra vien cao cap", "thu ky thi hanh an", "thu ky toa an",
+    "vien truong", "pho vien truong", "to truong", "to pho", "giam dinh vien", "phong vien", "bien tap vien",
+    "hoa giai vien", "bao cao vien", "tuyen truyen vien", "giao vien", "giang vien", "bac si", "y si",
+    "dieu duong", "ky su", "ky thuat vien", "chi cuc truong", "chi cuc pho", "cuc truong", "cuc pho",
+    "chanh an", "pho chanh an", "bi thu", "pho bi thu", "truong tram", "pho truong tram", "truong khoa",
+    "hieu truong", "pho hieu truong", "trung ta", "thieu ta", "dai uy", "thuong uy", "trung uy", "thieu uy",
 )
+_GRADE = re.compile(r"(?:so cap|trung cap|cao cap|chinh|hang\s+(?:i{1,3}|iv|[1-4])\b|bac\s+\d+)")
+# The fields of commune civil servants (Luật Cán bộ, công chức; Nghị định 33/2023/NĐ-CP).
+_COMMUNE_FIELD = re.compile(
+    r"(?:tu phap\s*[-–]\s*ho tich|van hoa\s*[-–]\s*xa hoi|van phong\s*[-–]\s*thong ke|tai chinh\s*[-–]\s*ke toan"
+    r"|dia chinh\s*[-–]\s*(?:xay dung|nong nghiep)(?:\s*[-–]\s*(?:do thi|xay dung))?(?:\s*(?:va|-)\s*moi truong)?"
+    r"|chi huy truong (?:ban )?quan su|truong cong an)")
+# Words a unit's name starts with (folded), written with a capital in the signature.
+_UNIT_MARKERS = re.compile(
+    r"(?<![\w])(?:ubnd|hdnd|uy ban|so|phong|trung tam|chi cuc|cuc|tong cuc|van phong|vien|thanh tra|ban|hoi"
+    r"|truong|benh vien|cong an|toa an|thi hanh an|chi cuc thads|thads|dai|bao|huyen uy|tinh uy|thanh uy|dang uy"
+    r"|mat tran|doan|nha van hoa|tram|khoa|bo|hoc vien|ngan hang|kho bac|chi nhanh)(?![\w])")
+# A title whose last word is the kind of unit it heads: "Trưởng phòng Tư pháp" heads the Phòng Tư pháp.
+_HEADS = {"truong phong": "Phòng", "pho truong phong": "Phòng", "truong ban": "Ban", "pho truong ban": "Ban",
+          "chanh van phong": "Văn phòng", "pho chanh van phong": "Văn phòng"}
+_TITLES_LONGEST = tuple(sorted(set(_TITLE_WORDS), key=len, reverse=True))
 _UNIT_WORDS = (
     "phong", "van phong", "trung tam", "thanh tra", "chi cuc", "so ", "ubnd", "uy ban", "vien kiem sat",
     "ban ", "hoi ", "truong ", "benh vien", "cong an", "toa an", "cuc ", "tong cuc", "doan ", "phong tu phap",
@@ -156,6 +181,42 @@ def _looks_like_name(line: str) -> bool:
     return not f.startswith(_TITLE_WORDS) and not f.startswith(_UNIT_WORDS) and not _SIGNOFF.match(f)
 
 
+def _title_word(folded: str) -> str:
+    """The longest title a folded line opens with, as a whole word; "" when none."""
+    return next((t for t in _TITLES_LONGEST if folded.startswith(t)
+                 and (len(folded) == len(t) or not folded[len(t)].isalnum())), "")
+
+
+def split_title(line: str) -> tuple[str, str]:
+    """A signature line that opens with a title, cut into (title, unit) between the two: the rank's grade and a
+    commune civil servant's field stay with the title, the unit starts at the first capitalised unit marker
+    ("Công chức Văn hóa - Xã hội, UBND xã Tân Lập" -> "Công chức Văn hóa - Xã hội" / "UBND xã Tân Lập").
+    ("", "") when the line does not open with a title."""
+    folded = fold(line)
+    word = _title_word(folded)
+    if not word:
+        return "", ""
+    end = len(word)
+    for pattern in (_GRADE, _COMMUNE_FIELD if word in ("cong chuc", "can bo") else None):
+        if pattern is None:
+            continue
+        gap = len(folded[end:]) - len(folded[end:].lstrip(" "))
+        m = pattern.match(folded, end + gap)
+        if m and (m.end() == len(folded) or not folded[m.end()].isalnum()):
+            end = m.end()
+    for m in _UNIT_MARKERS.finditer(folded, end):
+        if line[m.start()].isupper():
+            between = line[end:m.start()].strip(" ,;|-–")
+            title = f"{line[:end]} {between}" if between else line[:end]
+            return collapse_space(title), line[m.start():].strip(" ,;|-–")
+    rest = line[end:].strip(" ,;|-–")
+    if re.match(r"(?:xa|phuong|thi tran) ", fold(rest)):
+        rest = f"UBND {rest}"   # "Công chức Tư pháp - Hộ tịch xã Minh Hưng" works for the commune's committee
+    elif rest and word in _HEADS and not fold(rest).startswith(fold(_HEADS[word])):
+        rest = f"{_HEADS[word]} {rest}"   # "Trưởng phòng Tư pháp": the head of the Phòng Tư pháp
+    return line[:end].strip(), rest
+
+
 def signature_block(text: str, max_lines: int = 12) -> list[str]:
     """The last short lines of a text: where people put their name, title, unit and phone."""
     lines = [collapse_space(x) for x in text.strip().split("\n")]
@@ -196,13 +257,13 @@ def from_text(text: str, agency: Agency) -> Details:
                 break
             if "phone" in found:
                 continue
-        if "title" not in found and f.startswith(_TITLE_WORDS):
-            title_word = next(t for t in sorted(_TITLE_WORDS, key=len, reverse=True) if f.startswith(t))
-            title, rest = line[:len(title_word)], line[len(title_word):].strip(" ,-–")
-            found["title"], sources["title"] = title, "signature"
-            if rest and "unit" not in found:
-                found["unit"], sources["unit"] = rest, "signature"
-            continue
+        if "title" not in found:
+            title, rest = split_title(line)
+            if title:
+                found["title"], sources["title"] = title, "signature"
+                if rest and "unit" not in found:
+                    found["unit"], sources["unit"] = rest, "signature"
+                continue
         if "unit" not in found and (f.startswith(_UNIT_WORDS) or _canonical_unit(line, agency) != collapse_space(line)):
             found["unit"], sources["unit"] = line, "signature"
             continue
