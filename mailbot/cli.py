@@ -254,7 +254,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"mailbot: no stored message {args.message}", file=sys.stderr)
             return 1
         slug, inbound_id = found
-        outcome, before = app.services(settings.agency(slug)).intake.replay(inbound_id)
+        outcome, before = app.services(settings.agency(slug)).intake.replay(inbound_id, as_=args.as_)
     finally:
         app.close()
     reference = f" {outcome.reference}" if outcome.reference else ""
@@ -711,6 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="take a stored message in again (a held one after a fix): MESSAGE-ID or #N")
     p.add_argument("message", metavar="MESSAGE-ID|#N")
     p.add_argument("--agency")
+    p.add_argument("--as", dest="as_", choices=("article", "question"),
+                   help="the secretary's decision for a held message: file it as an article or a citizen's question")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("archive", help="`archive verify`: stored files against their hashes; `archive export`: a period")

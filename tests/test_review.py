@@ -137,6 +137,56 @@ def test_kon_tum_unit_head_confirms_first(tmp_path, database_url, dovecot, smtp_
     board.close()
 
 
+def test_001_art_18_2_authors_outside_the_directory_are_confirmed_by_the_unit_their_signature_or_domain_names(
+        tmp_path, database_url, dovecot, smtp_sink, clock):
+    """Unit pre-approval (001 art. 18.2) for staff who are not in the directory: the unit from their signature,
+    else the unit whose mail domain they write from."""
+    unit_extra = 'domains = ["pbgdpl.binhphuoc.gov.vn"]'
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, preset="kontum", unit_extra=unit_extra)
+    mai = ("Trần Thị Mai", "mai.tt@binhphuoc.gov.vn")
+    board.say(submission(sender=mai, text="Gửi tin.\n\nTrân trọng,\nTrần Thị Mai\nChuyên viên Phòng PBGDPL\n"
+                                          "ĐT: 0913 222 333"))
+    assert position(board) == "unit_review"
+    assert "Lãnh đạo đơn vị" in plain_of(last_to(smtp_sink, UNIT_HEAD[1], "Cần xử lý"))
+    board.close()
+
+    (tmp_path / "domain").mkdir()
+    board = review_board(tmp_path / "domain", database_url, dovecot, smtp_sink, clock, preset="kontum",
+                         unit_extra=unit_extra)
+    tung = ("Lê Văn Tùng", "tung.lv@pbgdpl.binhphuoc.gov.vn")
+    board.say(submission("[TIN] Tuyên truyền pháp luật ở cơ sở", sender=tung,
+                         text="Gửi tin.\n\nLê Văn Tùng\nĐT: 0913 444 555\nĐịa chỉ: 12 Trần Hưng Đạo, Đồng Xoài"))
+    with board.transaction() as s:
+        tung_article = s.scalars(select(Article).where(Article.submitter_email == tung[1])).one()
+    assert tung_article.status == "unit_review"
+    assert len([m for m in smtp_sink.to(UNIT_HEAD[1]) if "Cần xử lý" in subject_of(m)]) == 2
+    board.close()
+
+
+@pytest.mark.parametrize("unit_line, gap", [
+    ("Chuyên viên Văn phòng Sở", "đơn vị Văn phòng Sở chưa cấu hình lãnh đạo đơn vị"),
+    ("Chuyên viên Phòng Kế hoạch - Tài chính", "không xác định được đơn vị của tác giả"),
+])
+def test_001_art_18_2_a_pre_approval_that_cannot_happen_is_told_to_the_secretary(
+        tmp_path, database_url, dovecot, smtp_sink, clock, unit_line, gap):
+    """Where no unit head is known, the article goes to the board and the secretary is told why its unit's
+    confirmation (001 art. 18.2) could not be asked for; once."""
+    board = review_board(tmp_path, database_url, dovecot, smtp_sink, clock, preset="kontum",
+                         unit_extra='\n[[agency.units]]\nname = "Văn phòng Sở"\naliases = ["VP"]\n')
+    mai = ("Trần Thị Mai", "mai.tt@binhphuoc.gov.vn")
+    board.say(submission(sender=mai, text=f"Gửi tin.\n\nTrân trọng,\nTrần Thị Mai\n{unit_line}\nĐT: 0913 222 333"))
+    assert position(board) == "review:edit"
+    [told] = [m for m in smtp_sink.to(SECRETARY[1]) if "Chưa lấy được ý kiến lãnh đạo đơn vị" in subject_of(m)]
+    assert gap in plain_of(told) and "BBT-2026-0001" in subject_of(told)
+    assert not [m for m in smtp_sink.to(UNIT_HEAD[1]) if "Cần xử lý" in subject_of(m)]
+    with board.transaction() as s:
+        kinds = [e.kind for e in s.scalars(select(Event).order_by(Event.id))]
+    assert kinds.count("unit_review_skipped") == 1
+    board.run_once()
+    assert len([m for m in smtp_sink.to(SECRETARY[1]) if "Chưa lấy được" in subject_of(m)]) == 1
+    board.close()
+
+
 def test_cchc_outside_sender_is_confirmed_then_published_at_once(tmp_path, database_url, dovecot, smtp_sink, clock):
     """Outside senders may send content (002 art. 7.3); from outside @soctrang.gov.vn the unit leader confirms it
     (004 art. 10.1a); members review, the head approves (004 art. 6.1d, 10.2); published at once (004 art.

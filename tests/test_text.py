@@ -118,6 +118,7 @@ def _question_and_period_context(agency, now):
             "authors": [tally], "report": PeriodicReport("monthly", "Báo cáo tháng", "monthly_report"),
             "label": "tháng 11/2026", "unit": Unit("Phòng A"), "rule_label": "30 ngày làm việc", "date_wanted": True,
             "contribution": Deadline(outcome="missed", due_at=now, start_at=now),
+            "gap": "đơn vị chưa cấu hình lãnh đạo",
             "staff_quotas": [stats.StaffQuota(tally, {"news": 1}, {"news": 1, "article": 1})]}
 
 

@@ -58,6 +58,18 @@ _LABEL = re.compile(r"^\s*(?:(?:gui\s+)?(?:tin\s+bai|bai\s+viet|tin\s+tuc|bai|ti
                     r"v\s*/\s*v\s*[:.\-–]?|ve\s+viec\s*[:.\-–]?)\s*")
 
 
+def has_submission_label(agency: Agency, subject: str) -> bool:
+    """The subject says the mail brings an article: a category's tag ("[TIN]"), or a label ("Tin bài: ...",
+    "Gửi bài ...", "Bài viết: ..."). "V/v" is not one: citizens write it too."""
+    tags = {fold(t) for rule in agency.categories for t in rule.tags}
+    if any(fold(collapse_space(tag)) in tags for tag in _TAG.findall(subject)):
+        return True
+    title = fold(strip_subject(subject))
+    m = _LABEL.match(title)
+    return bool(m and not title.startswith(("v/v", "v / v", "ve viec"))) or bool(
+        re.match(r"(?:xin\s+)?gui\s+(?:tin|bai|anh)\b", title))
+
+
 def title_of(subject: str) -> str:
     """The article's title from its subject: prefixes, tags and a submission label taken off (the subject
     itself stays on record with the message)."""

@@ -132,6 +132,11 @@ class ArticleNotices(Mailer):
                    "article.secretary.nobody_to_ask", "article/secretary/nobody_to_ask", self.secretaries(),
                    self._article_context(article), now, article=article)
 
+    def preapproval_skipped(self, s, article, gap, now):
+        self.send(s, f"preapproval-skipped:{article.id}:{article.version}", "article.secretary.preapproval_skipped",
+                  "article/secretary/preapproval_skipped", self.secretaries(), {**self._article_context(article),
+                                                                                "gap": gap}, now, article=article)
+
     def receipt(self, s, inbound, msg, article, done, holders, now, refused=False):
         context = {**self._article_context(article), "done": done, "refused": refused,
                    "next_people": [ROLE_LABELS_VI.get(r, r) + f" ({e})" for e, r in holders]}

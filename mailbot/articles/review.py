@@ -21,7 +21,7 @@ from mailbot.articles import workflow
 from mailbot.cases import commands
 from mailbot.cases.authority import Result, new_token, refused_sender
 from mailbot.cases.commands import Context, Refused
-from mailbot.config import Agency, Member
+from mailbot.config import Agency, Member, Unit
 from mailbot.mail.authentication import Verdict
 from mailbot.mail.message import ParsedMessage
 from mailbot.mail.vntext import fold
@@ -56,14 +56,47 @@ class Review:
     def _is_author(self, article: Article, email: str) -> bool:
         return email.lower() in {article.submitter_email.lower(), (article.author or {}).get("email", "").lower()}
 
+    def author_unit(self, article: Article) -> Unit | None:
+        """The configured unit the author belongs to: the one their details name (from the message or the staff
+        directory), else the one whose mail domain the author's address is in."""
+        author = article.author or {}
+        email = (author.get("email") or article.submitter_email).lower()
+        staff = self.agency.staff_by_email(email)
+        for text in (author.get("unit", ""), staff.unit if staff else ""):
+            unit = self.agency.unit_named(text) if text else None
+            if unit:
+                return unit
+        return self.agency.unit_by_domain(email)
+
+    def _preapproval(self, article: Article) -> tuple[Unit | None, bool]:
+        """The author's unit, and whether its head must confirm first (001 art. 18.2): for the agency's own staff
+        (in the directory, or writing from its accepted domains), on the unit's setting, else the agency's."""
+        author = article.author or {}
+        email = (author.get("email") or article.submitter_email).lower()
+        unit = self.author_unit(article)
+        wanted = unit.preapproval if unit and unit.preapproval is not None else self.wf.unit_preapproval
+        staff = bool(self.agency.staff_by_email(email)) or (
+            self.agency.is_accepted_domain(email) and self.agency.is_accepted_domain(article.submitter_email))
+        return unit, bool(wanted and staff)
+
+    def preapproval_gap(self, article: Article) -> str:
+        """Why a pre-approval that should happen cannot (no unit known, or its head is not configured); "" when
+        it can, or is not needed. The secretary is told, and the article goes to the board."""
+        unit, wanted = self._preapproval(article)
+        if not wanted or self.unit_confirmer(article) is not None:
+            return ""
+        if unit is None:
+            return ("không xác định được đơn vị của tác giả (không có trong danh bạ, chữ ký không ghi đơn vị đã "
+                    "cấu hình, tên miền thư không thuộc đơn vị nào)")
+        if not unit.head:
+            return f"đơn vị {unit.name} chưa cấu hình lãnh đạo đơn vị (units.head)"
+        return ""   # the head is the author: nobody above them in the unit to confirm
+
     def unit_confirmer(self, article: Article) -> tuple[str, str] | None:
         """(address, role) of whoever must confirm before the board sees it, if anyone must."""
-        author = article.author or {}
-        unit = next((u for u in self.agency.units if u.name == author.get("unit")), None)
-        preapproval = unit.preapproval if unit and unit.preapproval is not None else self.wf.unit_preapproval
-        if preapproval and self.agency.staff_by_email(author.get("email", "")) and unit and unit.head:
-            if not self._is_author(article, unit.head):
-                return unit.head, "unit_head"
+        unit, wanted = self._preapproval(article)
+        if wanted and unit and unit.head and not self._is_author(article, unit.head):
+            return unit.head, "unit_head"
         if self.wf.outside_confirmation and not self.agency.is_accepted_domain(article.submitter_email):
             if unit and unit.head and not self._is_author(article, unit.head):
                 return unit.head, "unit_head"
@@ -130,6 +163,11 @@ class Review:
             workflow.apply(s, article, "unit_review_requested", actor="mailbot", now=now, inbound_id=inbound_id,
                            detail=f"cần xác nhận của {who[0]}")
         else:
+            gap = self.preapproval_gap(article)
+            if gap:
+                workflow.note(s, article, "unit_review_skipped", actor="mailbot", now=now, inbound_id=inbound_id,
+                              detail=f"không lấy được ý kiến lãnh đạo đơn vị (001 điều 18.2): {gap}")
+                self.notices.preapproval_skipped(s, article, gap, now)
             workflow.apply(s, article, "review_started", actor="mailbot", now=now, inbound_id=inbound_id,
                            step=self.wf.steps[0].name)
         self.request(s, article, now, inbound_id)

@@ -303,10 +303,18 @@ def from_display_name(display: str, email: str) -> Details:
                    sources={k: "From header" for k, v in (("name", name), ("email", email)) if v})
 
 
+def from_domain(email: str, agency: Agency) -> Details:
+    """The unit whose own mail domain the address is in (units[].domains)."""
+    unit = agency.unit_by_domain(email)
+    return Details(unit=unit.name, sources={"unit": "mail domain"}) if unit else Details()
+
+
 def gather(text: str, email: str, display: str, agency: Agency) -> Details:
-    """All sources together, for one person: the message first, then the directory, then the header."""
+    """All sources together, for one person: the message first, then the directory, then the unit's mail domain
+    (unit only), then the header (name only)."""
     return (from_text(text, agency)
             .merged(from_directory(email, agency), "directory")
+            .merged(from_domain(email, agency), "mail domain")
             .merged(from_display_name(display, email), "From header"))
 
 

@@ -330,7 +330,8 @@ def _agency(raw: dict, path: str, problems: _Problems, base: Path, env: Mapping[
         message_id_domain=a.message_id_domain or a.board_address.rpartition("@")[2],
         members=tuple(Member(m.name, m.email, m.role) for m in a.members),
         units=tuple(Unit(name=u.name, aliases=tuple(u.aliases), head=u.head, focal_points=tuple(u.focal_points),
-                         monthly_quota=u.monthly_quota, preapproval=u.preapproval) for u in a.units),
+                         monthly_quota=u.monthly_quota, preapproval=u.preapproval,
+                         domains=tuple(d.lower().lstrip("@") for d in u.domains)) for u in a.units),
         staff=tuple(staff), accepted_domains=tuple(x.lower().lstrip("@") for x in a.accepted_domains),
         categories=tuple(CategoryRule(name, c.label or name, tuple(c.tags), tuple(c.keywords), c.photos_required,
                                       c.signed_original)

@@ -75,6 +75,7 @@ class UnitTable(Table):
     focal_points: list[Email] = []
     monthly_quota: Annotated[int, Field(ge=0)] = 0
     preapproval: bool | None = None
+    domains: list[str] = []   # mail domains of the unit's own (a district's tuphap-dongphu.gov.vn)
 
 
 class StaffTable(Table):

@@ -71,6 +71,7 @@ class Unit:
     focal_points: tuple[str, ...] = ()
     monthly_quota: int = 0
     preapproval: bool | None = None  # the unit head confirms staff submissions first; None: the agency's setting
+    domains: tuple[str, ...] = ()    # mail domains that are this unit's own
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,11 @@ class Agency:
                 return unit
         partial = [u for u in self.units if len(wanted) > 3 and wanted in fold(u.name)]
         return partial[0] if len(partial) == 1 else None
+
+    def unit_by_domain(self, email: str) -> Unit | None:
+        """The unit whose own mail domain (units[].domains, subdomains included) the address is in."""
+        domain = email.rpartition("@")[2].lower()
+        return next((u for u in self.units if any(domain == d or domain.endswith("." + d) for d in u.domains)), None)
 
     def members_with(self, role: str) -> list[Member]:
         return [m for m in self.members if m.role == role]

@@ -221,10 +221,12 @@ class Intake:
         s.execute(delete(IntakeAttempt).where(IntakeAttempt.agency == self.agency.slug,
                                               IntakeAttempt.raw_sha256 == sha))
 
-    def replay(self, inbound_id: int) -> tuple[Outcome, str]:
+    def replay(self, inbound_id: int, as_: str | None = None) -> tuple[Outcome, str]:
         """Take a stored message in again (a held one after a fix, say): decided anew and acted on, on its own
         row. Only a message that changed nothing (held or ignored) is replayed; effects stay idempotent (the
-        mail it causes is keyed by the row, as the first time). Returns the outcome and what it was before."""
+        mail it causes is keyed by the row, as the first time). `as_` is the secretary's decision for a message
+        held as neither clearly an article nor a question ("article" or "question"); it only files: a message held
+        for any other reason is decided by the rules again. Returns the outcome and what it was before."""
         with self.db.transaction() as s:
             row = s.get(InboundMessage, inbound_id)
             if row is None or row.agency != self.agency.slug:
@@ -243,6 +245,8 @@ class Intake:
             digest = own_text_digest(msg)
             facts = replace(self._facts(s, msg, prepared, now, digest, replaying=inbound.id), raw_size=len(raw))
             decision = rules.decide(msg, facts, self.agency)
+            if as_ and decision.rule == "question-or-submission":
+                decision = rules.secretary_decided(as_)
             inbound.disposition, inbound.rule = decision.disposition, decision.rule
             inbound.reason = decision.reason
             inbound.message_id, inbound.from_addr, inbound.from_name = msg.message_id, msg.from_addr[:320], \

@@ -95,9 +95,69 @@ _BOUNCE_SUBJECT = re.compile(
     r"^\s*(undeliverable|undelivered mail|delivery status notification|mail delivery (failed|failure|subsystem)|"
     r"returned mail|delivery failure|failure notice|khong (the )?gui duoc|khong chuyen duoc|"
     r"thu khong (the )?gui duoc|non remis|unzustellbar)")
-_QUESTION_WORDS = re.compile(
-    r"\b(hoi dap|xin hoi|cho (toi )?hoi|toi muon hoi|nho tu van|xin tu van|can tu van|phan anh|kien nghi|"
-    r"khieu nai|to cao|thac mac|giai dap)\b")
+# A question in the first person: what a citizen writes and a news article does not.
+_ASKING = re.compile(
+    r"\b(xin hoi|cho (toi |em |chau )?hoi|(toi|em|chau|chung toi) (muon|can|xin) (hoi|duoc tu van|tu van)|"
+    r"nho (ban bien tap |quy co quan )?tu van|xin (duoc )?tu van|can tu van|thac mac|xin (duoc )?giai dap|"
+    r"mong (duoc )?(giai dap|tra loi|huong dan)|(toi|em|chau|gia dinh toi) co (duoc|phai)\b)")
+_FIRST_PERSON = re.compile(r"\b(toi|em|chau|gia dinh toi|chung toi)\b")
+# Words legal news and citizens' letters share: a question only with a first person beside them.
+_LEGAL_WORDS = re.compile(
+    r"\b(hoi dap|phan anh|kien nghi|khieu nai|to cao|giai dap( phap luat)?|tiep cong dan|tu van phap luat)\b")
+# News is written in the third person about an event: "Sáng 20/11, ... đã tổ chức ...".
+_NEWS_TEXT = re.compile(
+    r"\b((sang|chieu|toi|ngay) (ngay )?\d{1,2}/\d{1,2}|vua qua|da dien ra|da to chuc|to chuc hoi nghi|"
+    r"tham du (co|hoi nghi)|phat bieu (tai|chi dao)|khai mac|be mac|tong ket)\b")
+_WORD_KINDS = ("docx", "doc", "odt")
+_PHOTO_KINDS = ("jpg", "png", "gif", "bmp")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What makes an outside sender's mail look like an article, or like a citizen's question (issue 14 item 10):
+    the signals a secretary reads, each named in Vietnamese for the hold reason."""
+
+    submission: tuple[str, ...]
+    question: tuple[str, ...]
+    legal_words: bool
+    article_weight: int = 0     # a label or a Word file 2, a photo, a signature with title and unit, news text 1
+    question_weight: int = 0    # each sign of a question in the first person 2
+
+    def verdict(self) -> str:
+        """"article", "question", or "unsure" (held for the secretary)."""
+        a, q = self.article_weight, self.question_weight
+        if q and not a:
+            return "question"
+        if a and not q:
+            return "article" if a >= 2 or not self.legal_words else "unsure"
+        if a and q:
+            return "question" if q >= 2 * a else "article" if a >= 2 * q else "unsure"
+        return "unsure" if self.legal_words else "article"
+
+
+def signals(msg: ParsedMessage, agency: Agency) -> Signals:
+    from mailbot.articles import filing, sender
+    from mailbot.mail import reply
+
+    own = reply.split(msg.text).new or msg.text
+    text = fold(own[:4000])
+    subject = fold(msg.subject)
+    good = [p.verdict.kind for p in msg.attachments if p.verdict is not None and p.verdict.ok and not p.inline]
+    details = sender.from_text(own, agency)
+    for_article = [(label, weight) for label, weight, present in (
+        ("tiêu đề ghi là tin bài", 2, filing.has_submission_label(agency, msg.subject)),
+        ("có tệp Word", 2, any(k in _WORD_KINDS for k in good)),
+        ("có ảnh", 1, any(k in _PHOTO_KINDS for k in good)),
+        ("chữ ký có chức vụ và đơn vị", 1, bool(details.unit and details.title)),
+        ("nội dung viết theo lối tin", 1, bool(_NEWS_TEXT.search(text)))) if present]
+    questions = [s for s in re.split(r"(?<=[.?!\n])", own[:4000]) if s.strip().endswith("?")]
+    legal = bool(_LEGAL_WORDS.search(f"{subject}\n{text}"))
+    for_question = [label for label, present in (
+        ("có lời hỏi của người viết (xin hỏi, cho tôi hỏi, nhờ tư vấn ...)", bool(_ASKING.search(f"{subject}\n{text}"))),
+        ("có câu hỏi ở ngôi thứ nhất", any(_FIRST_PERSON.search(fold(q)) for q in questions)),
+        ("phản ánh, kiến nghị của chính người viết", legal and bool(_FIRST_PERSON.search(text)))) if present]
+    return Signals(tuple(label for label, _ in for_article), tuple(for_question), legal,
+                   sum(w for _, w in for_article), 2 * len(for_question))
 
 
 def _own_mail(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
@@ -251,10 +311,19 @@ def _citizen(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | Non
         return Decision(Disposition.QUESTION, Action.FILE_QUESTION, "citizen-question", f"gửi tới địa chỉ hỏi đáp {qa}")
     if facts.sender_member or facts.sender_is_staff or agency.is_accepted_domain(msg.from_addr):
         return None
-    if _QUESTION_WORDS.search(fold(f"{msg.subject}\n{msg.text[:3000]}")):
+    found = signals(msg, agency)
+    verdict = found.verdict()
+    if verdict == "question":
         return Decision(Disposition.QUESTION, Action.FILE_QUESTION, "citizen-question",
-                        "người gửi không phải cán bộ của cơ quan, nội dung là câu hỏi hoặc phản ánh, kiến nghị")
-    return None
+                        "người gửi không phải cán bộ của cơ quan; " + "; ".join(found.question))
+    if verdict == "article":
+        return None   # an article from outside: the rules after this one file it
+    said = "; ".join(filter(None, ["dấu hiệu tin bài: " + ", ".join(found.submission) if found.submission else "",
+                                    "dấu hiệu câu hỏi: " + ", ".join(found.question) if found.question else "",
+                                    "có từ ngữ về khiếu nại, tố cáo, kiến nghị" if found.legal_words else ""]))
+    return hold("question-or-submission",
+                f"người gửi ngoài cơ quan; chưa rõ là tin bài hay câu hỏi của người dân ({said}); Thư ký "
+                "quyết định: mailbot replay #N --as article hoặc --as question")
 
 
 def _outside(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision | None:
@@ -334,6 +403,13 @@ CHAIN: tuple[Rule, ...] = (
     Rule("unreadable-title", "a title still in a legacy font after conversion", _unreadable_title),
     Rule("submission", "everything else is a new submission", _submission),
 )
+
+
+def secretary_decided(kind: str) -> Decision:
+    """A message held as question-or-submission, filed the way the secretary said (`mailbot replay --as`)."""
+    if kind == "question":
+        return Decision(Disposition.QUESTION, Action.FILE_QUESTION, "citizen-question", "Thư ký xác định là câu hỏi")
+    return Decision(Disposition.FILED, Action.FILE_ARTICLE, "submission", "Thư ký xác định là tin bài")
 
 
 def decide(msg: ParsedMessage, facts: Facts, agency: Agency) -> Decision:
