@@ -57,6 +57,7 @@ class PassReport:
     counts: dict[str, int] = field(default_factory=dict)
     sent: int = 0
     failed: int = 0
+    intake_seconds: float = 0.0   # reading and filing the messages; the rest of a pass is sending
 
     def add(self, disposition: str) -> None:
         self.counts[disposition] = self.counts.get(disposition, 0) + 1
@@ -242,6 +243,7 @@ class Worker:
                  report: PassReport | None = None) -> PassReport:
         """Take every pending message, then send what is due. Counts go into `report` as they happen."""
         report = report or PassReport(self.agency.slug)
+        started = time.monotonic()
         for n, (key, raw, arrived) in enumerate(self.source.pending(), start=1):
             if self._lost.is_set():
                 raise LeaseLost(self.lease_name)
@@ -254,6 +256,7 @@ class Worker:
             self.health.read(self.agency.slug, self.service.mailbox_stale_seconds)
             if progress:
                 progress(n, outcome.disposition)
+        report.intake_seconds += time.monotonic() - started
         sent, failed = self.send_due()   # the reminders due now, then the outbox (or its sender thread)
         report.sent += sent
         report.failed += failed
@@ -417,6 +420,21 @@ class Worker:
             except Exception:  # noqa: BLE001 - the lease expires by itself
                 pass
 
+    def _timed_pass(self, woken_by: str) -> PassReport:
+        """One pass, logged with what woke it and how long it took, so that a stall shows where it was: a pass
+        over `service.slow_pass_seconds` is a warning, with its intake and sending times apart."""
+        started = time.monotonic()
+        report = self.run_pass()
+        seconds = time.monotonic() - started
+        extra = {"agency": self.agency.slug, "woken_by": woken_by, "seconds": round(seconds, 3),
+                 "messages": sum(report.counts.values()), "sent": report.sent, "failed": report.failed,
+                 "intake_seconds": round(report.intake_seconds, 3)}
+        if seconds > self.service.slow_pass_seconds:
+            log.warning("slow pass", extra=extra)
+        else:
+            log.debug("pass", extra=extra)
+        return report
+
     def _sweep_and_send(self) -> None:
         try:
             self.send_due(periodic=True)
@@ -445,14 +463,15 @@ class Worker:
                 self._lost.clear()
                 self._reading.set()
                 try:
+                    woken_by = "start"
                     while not stop.is_set() and not self._lost.is_set():
-                        self.run_pass()
+                        self._timed_pass(woken_by)
                         self.health.read(self.agency.slug, self.service.mailbox_stale_seconds)
                         self.health.recovered("database", self.agency.slug)
                         self.health.recovered("mail server", self.agency.slug)
                         backoff = 1.0
                         if not self._lost.is_set():
-                            self.source.wait(min(wait, renew_every))
+                            woken_by = self.source.wait(min(wait, renew_every))
                 finally:
                     self._reading.clear()
                     self.source.close()   # a new holder reads the checkpoint afresh

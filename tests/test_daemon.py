@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -17,24 +18,51 @@ AUTHOR = ("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn")
 SIGNATURE = "Nguyễn Văn An\nChuyên viên Phòng PBGDPL\nĐT: 0912 345 678"
 
 
-def test_idle_wakes_the_daemon_for_new_mail(board):
+def test_idle_wakes_the_daemon_for_new_mail(board, caplog):
+    """And each pass is logged with what woke it (issue 13: stalls must show where they were)."""
+    caplog.set_level(logging.DEBUG, logger="mailbot.run")
     assert board.dovecot.client().has_capability("IDLE")
     stop = threading.Event()
     worker = board.app.worker(board.agency, backlog="process")
     thread = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"wait": 60}, daemon=True)
     thread.start()
     try:
-        time.sleep(1.0)  # the daemon is now waiting in IDLE for up to a minute
+        def passes() -> list:
+            return [r for r in caplog.records if r.getMessage() in ("pass", "slow pass")]
+
+        deadline = time.monotonic() + 20
+        while not passes() and time.monotonic() < deadline:   # the first pass, at start
+            time.sleep(0.05)
+        time.sleep(0.5)  # the daemon is now waiting in IDLE for up to a minute
         board.dovecot.deliver(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin mới",
                                             text=f"Tin.\n\n{SIGNATURE}"))
         deadline = time.monotonic() + 20
         while not notices(board) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(notices(board)) == 1, "IDLE did not wake the daemon"
+        while not [r for r in passes() if r.messages] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert passes()[0].woken_by == "start" and passes()[0].messages == 0
+        woken = [r for r in passes() if r.messages == 1]
+        assert woken and woken[0].woken_by.startswith("IDLE: ") and "EXISTS" in woken[0].woken_by, \
+            [(r.woken_by, r.messages) for r in passes()]
     finally:
         stop.set()
         worker.source.close()
         thread.join(10)
+
+
+def test_a_slow_pass_is_a_warning_with_its_parts(board, caplog):
+    import dataclasses
+
+    worker = board.worker
+    worker.service = dataclasses.replace(worker.service, slow_pass_seconds=1e-6)
+    board.send(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin mới", text=f"Tin.\n\n{SIGNATURE}"))
+    worker._timed_pass("IDLE: EXISTS")
+    [slow] = [r for r in caplog.records if r.getMessage() == "slow pass"]
+    assert slow.levelno == logging.WARNING and slow.woken_by == "IDLE: EXISTS" and slow.messages == 1
+    assert slow.sent == 3 and 0 < slow.intake_seconds <= slow.seconds
+    assert worker.source.wait(0.3) == "IDLE timeout"
 
 
 def notices(board) -> list:

@@ -242,6 +242,7 @@ class ServiceTable(Table):
     metrics: Annotated[str, _matching(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}|", "HOST:PORT")] = ""
     mailbox_stale_seconds: Annotated[float, Field(ge=60)] = 600
     outbox_stuck_minutes: Annotated[float, Field(gt=0)] = 60
+    slow_pass_seconds: Annotated[float, Field(gt=0)] = 5
     lease_seconds: Annotated[float, Field(ge=5, le=600)] = 45
     database_retry_max_seconds: Annotated[float, Field(gt=0)] = 60
 

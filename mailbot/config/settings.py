@@ -320,6 +320,7 @@ class ServiceSettings:
     metrics: str = ""                     # HOST:PORT serving Prometheus text at /metrics; "" serves none
     mailbox_stale_seconds: float = 600    # `health` fails when the mailbox held here was not read for this long
     outbox_stuck_minutes: float = 60      # ... or when mail has been retrying for longer than this
+    slow_pass_seconds: float = 5          # a pass of the mailbox longer than this is logged as a warning (stalls)
 
 
 @dataclass(frozen=True)

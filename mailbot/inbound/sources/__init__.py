@@ -34,7 +34,7 @@ class Source(Protocol):
     def done(self, key: str) -> None:
         """Mark a message handled; called only after its database commit."""
 
-    def wait(self, timeout: float) -> None:
-        """Block until new mail may be there, or `timeout` seconds pass."""
+    def wait(self, timeout: float) -> str:
+        """Block until new mail may be there, or `timeout` seconds pass; say which woke it (for the pass log)."""
 
     def close(self) -> None: ...

@@ -140,16 +140,20 @@ class ImapSource:
         self.last_uid = max(self.last_uid, uid)
         self.checkpoints.set(self.key, self.uidvalidity, self.last_uid)
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> str:
         client = self._ensure()
         if not client.has_capability("IDLE"):
             time.sleep(min(timeout, self.poll_interval))
-            return
+            return "poll interval"
         client.idle()
         try:
-            client.idle_check(timeout=min(timeout, IDLE_MAX))
+            responses = client.idle_check(timeout=min(timeout, IDLE_MAX))
         finally:
             client.idle_done()
+        # What the server said during IDLE: "2 EXISTS" is new mail, "1 EXPUNGE" or FETCH someone else's change.
+        said = sorted({str(r[1], "ascii", "replace") if isinstance(r[1], bytes) else str(r[1])
+                       for r in responses if isinstance(r, tuple) and len(r) > 1})
+        return f"IDLE: {', '.join(said)}" if said else "IDLE timeout"
 
     def close(self) -> None:
         client, self.client = self.client, None

@@ -41,12 +41,13 @@ class MaildirSource:
         if src.exists():
             os.replace(src, self.path / "cur" / f"{key.split(':', 1)[0]}:2,")
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(not p.name.startswith(".") for p in self.path.joinpath("new").iterdir()):
-                return
+                return "new file"
             time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+        return "timeout"
 
     def close(self) -> None:
         pass
