@@ -52,6 +52,33 @@ def test_idle_wakes_the_daemon_for_new_mail(board, caplog):
         thread.join(10)
 
 
+def test_closing_the_mailbox_from_another_thread_ends_its_idle_at_once(board):
+    """A LOGOUT sent under a thread reading IDLE left one of the two readers waiting out the socket timeout
+    (60 s), now and then: tried ten times, the closing and the IDLE both end every time."""
+    source = board.worker.source
+    for _ in range(10):
+        source._ensure()
+        ended, closed = threading.Event(), threading.Event()
+
+        def idle(ended=ended):
+            try:
+                source.wait(30)
+            except Exception:  # noqa: BLE001 - the socket closed under the read: what ends the wait
+                pass
+            ended.set()
+
+        def close(closed=closed):
+            source.close()
+            closed.set()
+
+        threading.Thread(target=idle, daemon=True).start()
+        time.sleep(0.3)
+        assert not ended.is_set()                       # waiting in IDLE
+        threading.Thread(target=close, daemon=True).start()
+        assert closed.wait(5) and ended.wait(5), "closing the connection did not end its IDLE"
+        assert source.client is None
+
+
 def test_a_slow_pass_is_a_warning_with_its_parts(board, caplog):
     import dataclasses
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -84,6 +85,7 @@ class ImapSource:
         self.key = f"{endpoint.scheme}://{endpoint.username}@{endpoint.host}:{endpoint.port}/{endpoint.folder}"
         self.name = self.key
         self.client: IMAPClient | None = None
+        self._idling: int | None = None   # the thread waiting in IDLE on this connection, if one is
         self.uidvalidity = 0
         self.last_uid = 0
 
@@ -146,10 +148,14 @@ class ImapSource:
             time.sleep(min(timeout, self.poll_interval))
             return "poll interval"
         client.idle()
+        self._idling = threading.get_ident()
         try:
             responses = client.idle_check(timeout=min(timeout, IDLE_MAX))
         finally:
-            client.idle_done()
+            self._idling = None
+            closed = self.client is not client   # by another thread, under us
+            if not closed:
+                client.idle_done()
         # What the server said during IDLE: "2 EXISTS" is new mail, "1 EXPUNGE" or FETCH someone else's change.
         said = sorted({str(r[1], "ascii", "replace") if isinstance(r[1], bytes) else str(r[1])
                        for r in responses if isinstance(r, tuple) and len(r) > 1})
@@ -157,6 +163,15 @@ class ImapSource:
 
     def close(self) -> None:
         client, self.client = self.client, None
+        idling = self._idling
+        if client is not None and idling is not None and idling != threading.get_ident():
+            # Another thread is reading this connection in IDLE: a LOGOUT's answer would go to either reader and
+            # leave the other waiting out the socket timeout. Closing the socket wakes the IDLE at once.
+            try:
+                client.shutdown()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                pass
+            return
         if client is not None:
             try:
                 client.logout()
