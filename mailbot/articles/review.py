@@ -60,13 +60,7 @@ class Review:
         """The configured unit the author belongs to: the one their details name (from the message or the staff
         directory), else the one whose mail domain the author's address is in."""
         author = article.author or {}
-        email = (author.get("email") or article.submitter_email).lower()
-        staff = self.agency.staff_by_email(email)
-        for text in (author.get("unit", ""), staff.unit if staff else ""):
-            unit = self.agency.unit_named(text) if text else None
-            if unit:
-                return unit
-        return self.agency.unit_by_domain(email)
+        return self.agency.unit_of_author(author.get("unit", ""), author.get("email") or article.submitter_email)
 
     def _preapproval(self, article: Article) -> tuple[Unit | None, bool]:
         """The author's unit, and whether its head must confirm first (001 art. 18.2): for the agency's own staff

@@ -197,9 +197,7 @@ def split_title(line: str) -> tuple[str, str]:
     if not word:
         return "", ""
     end = len(word)
-    for pattern in (_GRADE, _COMMUNE_FIELD if word in ("cong chuc", "can bo") else None):
-        if pattern is None:
-            continue
+    for pattern in (_GRADE, _COMMUNE_FIELD) if word in ("cong chuc", "can bo") else (_GRADE,):
         gap = len(folded[end:]) - len(folded[end:].lstrip(" "))
         m = pattern.match(folded, end + gap)
         if m and (m.end() == len(folded) or not folded[m.end()].isalnum()):

@@ -63,6 +63,12 @@ class Member:
     role: str
 
 
+def _in_domains(email: str, domains: tuple[str, ...]) -> bool:
+    """The address is in one of `domains` (lower case, no "@"), or in a subdomain of one."""
+    domain = email.rpartition("@")[2].lower()
+    return any(domain == d or domain.endswith("." + d) for d in domains)
+
+
 @dataclass(frozen=True)
 class Unit:
     name: str
@@ -270,8 +276,17 @@ class Agency:
 
     def unit_by_domain(self, email: str) -> Unit | None:
         """The unit whose own mail domain (units[].domains, subdomains included) the address is in."""
-        domain = email.rpartition("@")[2].lower()
-        return next((u for u in self.units if any(domain == d or domain.endswith("." + d) for d in u.domains)), None)
+        return next((u for u in self.units if _in_domains(email, u.domains)), None)
+
+    def unit_of_author(self, written: str, email: str) -> Unit | None:
+        """The configured unit a person belongs to: the one their written unit names, else their staff directory
+        entry's, else the one whose mail domain their address is in."""
+        staff = self.staff_by_email(email)
+        for text in (written, staff.unit if staff else ""):
+            unit = self.unit_named(text) if text else None
+            if unit:
+                return unit
+        return self.unit_by_domain(email)
 
     def members_with(self, role: str) -> list[Member]:
         return [m for m in self.members if m.role == role]
@@ -285,8 +300,7 @@ class Agency:
         return next((s for s in self.staff if s.email.lower() == email), None)
 
     def is_accepted_domain(self, email: str) -> bool:
-        domain = email.rpartition("@")[2].lower()
-        return any(domain == d or domain.endswith("." + d) for d in self.accepted_domains)
+        return _in_domains(email, self.accepted_domains)
 
     def own_addresses(self) -> set[str]:
         """Addresses mail from which must never be answered (our own: loops)."""

@@ -103,12 +103,8 @@ class Stats:
 
 
 def unit_of(agency: Agency, author: dict) -> str:
-    staff = agency.staff_by_email(author.get("email", ""))
-    for text in (author.get("unit", ""), staff.unit if staff else ""):
-        unit = agency.unit_named(text) if text else None
-        if unit:
-            return unit.name
-    return OUTSIDE
+    unit = agency.unit_of_author(author.get("unit", ""), author.get("email", ""))
+    return unit.name if unit else OUTSIDE
 
 
 def quota_of(agency: Agency, unit_name: str) -> int:

@@ -11,13 +11,13 @@ from pathlib import Path
 from mailbot.inbound.sources import Pending
 
 
-def delivered_at(entry: Path) -> datetime:
+def delivered_at(name: str, mtime: float) -> datetime:
     """When the file was delivered: the seconds a Maildir name starts with ("1764234000.M1P2.host"), as the
     delivery agent wrote them; else the file's modification time (set when it was written into tmp/)."""
-    head = entry.name.split(".", 1)[0]
+    head = name.split(".", 1)[0]
     if head.isdigit() and len(head) == 10:
         return datetime.fromtimestamp(int(head), timezone.utc)
-    return datetime.fromtimestamp(entry.stat().st_mtime, timezone.utc)
+    return datetime.fromtimestamp(mtime, timezone.utc)
 
 
 class MaildirSource:
@@ -29,11 +29,11 @@ class MaildirSource:
             (self.path / sub).mkdir(parents=True, exist_ok=True)
 
     def pending(self) -> Iterator[Pending]:
-        entries = sorted(self.path.joinpath("new").iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.is_file():
+        entries = sorted((p.stat().st_mtime, p.name, p) for p in self.path.joinpath("new").iterdir())
+        for mtime, name, entry in entries:
+            if name.startswith(".") or not entry.is_file():
                 continue
-            yield Pending(entry.name, entry.read_bytes(), delivered_at(entry))
+            yield Pending(name, entry.read_bytes(), delivered_at(name, mtime))
 
     def done(self, key: str) -> None:
         # Into cur/ with no flags: read by mailbot, still unread for a person looking in.
