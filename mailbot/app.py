@@ -28,6 +28,7 @@ from mailbot.inbound.sources.imap import Checkpoints, ImapSource, PlaintextRefus
 from mailbot.inbound.sources.maildir import MaildirSource
 from mailbot.jobs import periodic as periodic_mail
 from mailbot.jobs import reminders
+from mailbot.mail import extraction
 from mailbot.mail.authentication import Authenticator, DnsLookup
 from mailbot.outbound import outbox
 from mailbot.outbound.mailer import Mailer
@@ -191,11 +192,15 @@ class Dispatcher:
         # The process's one sender: what intake and the sweeps queue, it sends, so a crash leaves at most
         # one mail in flight. Stopping, it drains once more.
         while True:
-            self._wake.wait(self.every)
+            kicked = self._wake.wait(self.every)
             self._wake.clear()
             stopping = self._stop.is_set()
+            started = time.monotonic()
             try:
                 done = self._deliver(self._keep_going)
+                log.debug("outbox round", extra={"agency": self.agency, "woken_by": "kick" if kicked else "timer",
+                                                 "sent": done.sent, "failed": done.failed,
+                                                 "seconds": round(time.monotonic() - started, 3)})
                 self.total.sent += done.sent
                 self.total.failed += done.failed
                 self.health.recovered("database", self.agency)
@@ -401,6 +406,7 @@ class Worker:
         # deadlines and the ledger are our own tables, so a sweep missed while the daemon was down is
         # simply done at the next one.
         hints.warm()
+        extraction.warm()
         scheduler = BackgroundScheduler(timezone="Asia/Ho_Chi_Minh")
         # The first sweep runs at start-up: what came due while the daemon was down goes out now.
         scheduler.add_job(self._sweep_and_send, "interval", minutes=self.agency.reminders.sweep_minutes,
@@ -465,12 +471,16 @@ class Worker:
                 try:
                     woken_by = "start"
                     while not stop.is_set() and not self._lost.is_set():
-                        self._timed_pass(woken_by)
+                        taken = sum(self._timed_pass(woken_by).counts.values())
                         self.health.read(self.agency.slug, self.service.mailbox_stale_seconds)
                         self.health.recovered("database", self.agency.slug)
                         self.health.recovered("mail server", self.agency.slug)
                         backoff = 1.0
-                        if not self._lost.is_set():
+                        if taken:
+                            # Mail that came while this pass read is not announced when IDLE begins (Dovecot
+                            # reports it only with the next change, minutes later): look again at once.
+                            woken_by = "after a pass that took mail"
+                        elif not self._lost.is_set():
                             woken_by = self.source.wait(min(wait, renew_every))
                 finally:
                     self._reading.clear()

@@ -219,3 +219,37 @@ def test_a_message_over_the_size_limit_is_held(tmp_path, clock):
     with board.transaction() as s:
         assert s.scalars(select(InboundMessage)).one().rule == "too-large"
     board.close()
+
+
+def test_mail_that_comes_during_a_pass_is_read_without_waiting_for_the_next(board, caplog):
+    """Dovecot announces in IDLE only what changes once IDLE began: a message APPENDed while a pass read waited for
+    the next message or the IDLE timeout (issue 13's stalls). The daemon looks again after a pass that took mail."""
+    caplog.set_level(logging.DEBUG, logger="mailbot.run")
+    dataclasses_replace = __import__("dataclasses").replace
+    stop = threading.Event()
+    worker = board.app.worker(board.agency, backlog="process")
+    worker.service = dataclasses_replace(worker.service, lease_seconds=600)   # IDLE renewed every 200 s
+    second = samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin mới thứ hai", text=f"Tin.\n\n{SIGNATURE}")
+    process, delivered = worker.intake.process, []
+
+    def process_and_deliver_another(raw, **kwargs):
+        outcome = process(raw, **kwargs)
+        if not delivered:
+            delivered.append(board.dovecot.deliver(second))   # arrives after this pass searched the mailbox
+        return outcome
+
+    worker.intake.process = process_and_deliver_another
+    board.dovecot.deliver(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin mới", text=f"Tin.\n\n{SIGNATURE}"))
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"wait": 600}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(notices(board)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(notices(board)) == 2, "the message that came during the pass waited for the IDLE timeout"
+        woken = [(r.woken_by, r.messages) for r in caplog.records if r.getMessage() in ("pass", "slow pass")]
+        assert woken[:2] == [("start", 1), ("after a pass that took mail", 1)], woken
+    finally:
+        stop.set()
+        worker.source.close()
+        thread.join(10)
