@@ -30,6 +30,7 @@ from mailbot.jobs import periodic as periodic_mail
 from mailbot.jobs import reminders
 from mailbot.mail import extraction
 from mailbot.mail.authentication import Authenticator, DnsLookup
+from mailbot.mail.raw import RawMessage, clear_spool
 from mailbot.outbound import outbox
 from mailbot.outbound.mailer import Mailer
 from mailbot.outbound.render import Renderer
@@ -253,7 +254,11 @@ class Worker:
             if self._lost.is_set():
                 raise LeaseLost(self.lease_name)
             with self.health.busy(f"intake of {self.agency.slug}", self.agency.limits.message_seconds):
-                outcome = self.intake.process(raw, source=f"{self.source.name}#{key}", arrived=arrived)
+                try:
+                    outcome = self.intake.process(raw, source=f"{self.source.name}#{key}", arrived=arrived)
+                finally:
+                    if isinstance(raw, RawMessage):
+                        raw.discard()   # a spool file of the source's (archived by now, or fetched again)
             report.add(outcome.disposition if outcome.new else "already stored")
             self.source.done(key)  # after the commit: a crash before this means a no-op repeat
             if self._dispatcher is not None:
@@ -508,6 +513,9 @@ class App:
         self.db = Database(settings.database_url)
         self.raw_store = BlobStore(settings.storage_dir / "raw")
         self.file_store = BlobStore(settings.storage_dir / "files")
+        # Large messages being fetched or parsed; what a killed process left there is cleared as the next starts.
+        self.spool = settings.storage_dir / "spool"
+        clear_spool(self.spool)
         self.renderer = Renderer(templates_dir())
         self.holder = process_id()   # this process, as leases and outbox claims name it
         self.health = Health()
@@ -537,8 +545,9 @@ class App:
 
     def source_for(self, agency: Agency, backlog: str = "ask") -> Source:
         if agency.mailbox.scheme == "maildir":
-            return MaildirSource(Path(agency.mailbox.path))
-        return ImapSource(agency.mailbox, Checkpoints(self.db, agency.slug), backlog=backlog)
+            return MaildirSource(Path(agency.mailbox.path), large_bytes=agency.limits.large_message_bytes)
+        return ImapSource(agency.mailbox, Checkpoints(self.db, agency.slug), backlog=backlog,
+                          large_bytes=agency.limits.large_message_bytes, spool=self.spool)
 
     def services(self, agency: Agency) -> Services:
         """Every service of one agency, each built once and handed to whoever needs it."""
@@ -551,7 +560,7 @@ class App:
                                       agency.workflow.accept_unauthenticated_commands, dns=self.dns)
         intake = Intake(agency, self.db, self.raw_store, filer, article_notices, question_notices, review, questions,
                         authenticator,
-                        now=self.now)
+                        now=self.now, spool=self.spool)
         return Services(article_notices, question_notices,
                         PeriodicNotices(agency, self.renderer, self.file_store), review, questions, intake,
                         Mailer(agency, self.renderer, self.file_store))

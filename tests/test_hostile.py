@@ -311,15 +311,15 @@ def test_bidi_and_control_characters_leave_a_file_name_and_the_original_is_kept(
 
 def test_a_message_that_kills_intake_twice_is_held_and_the_mailbox_moves_on(board, monkeypatch):
     from mailbot.inbound import intake as intake_module
-    real = intake_module.parse
+    real = intake_module.parse_raw
     poison = plain(body="Thư làm tiến trình dừng.")
 
-    def dies(raw, limits):
-        if "tiến trình dừng".encode() in raw:
+    def dies(raw, limits, spool):
+        if "tiến trình dừng".encode() in raw.read():
             raise KeyboardInterrupt   # stands in for a kill or a hang cut short by the supervisor
-        return real(raw, limits)
+        return real(raw, limits, spool)
 
-    monkeypatch.setattr(intake_module, "parse", dies)
+    monkeypatch.setattr(intake_module, "parse_raw", dies)
     board.send(poison)
     for _ in range(2):
         with pytest.raises(KeyboardInterrupt):

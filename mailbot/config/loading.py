@@ -372,6 +372,7 @@ def _limits(t: schema.LimitsTable) -> LimitSettings:
     values = t.model_dump()
     values["header_chars"] = values.pop("header_kb") * 1024
     values["archive_inflated_bytes"] = int(values.pop("archive_inflated_mb") * 1024 * 1024)
+    values["large_message_bytes"] = int(values.pop("large_message_mb") * 1024 * 1024)
     return LimitSettings(**values)
 
 

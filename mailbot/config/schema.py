@@ -117,6 +117,7 @@ class LimitsTable(Table):
     archive_members: Annotated[int, Field(ge=1)] = 5_000
     archive_inflated_mb: Annotated[float, Field(gt=0)] = 200
     archive_ratio: Annotated[int, Field(ge=2)] = 200
+    large_message_mb: Annotated[float, Field(gt=0)] = 2
     extraction_seconds: Annotated[float, Field(gt=0)] = 20
     extraction_chars: Annotated[int, Field(ge=1_000)] = 200_000
     signature_seconds: Annotated[float, Field(gt=0)] = 20

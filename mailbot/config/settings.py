@@ -127,6 +127,8 @@ class LimitSettings:
     archive_members: int = 5_000          # entries of a .docx/.xlsx/.odt/.zip
     archive_inflated_bytes: int = 200 * 1024 * 1024   # their total size once decompressed
     archive_ratio: int = 200              # decompressed size over compressed size, per entry and in all
+    large_message_bytes: int = 2 * 1024 * 1024   # over it a message is fetched alone, in chunks, to a spool file,
+    #                                              and its long base64 runs are decoded outside the parser
     extraction_seconds: float = 20        # text extraction of one file (in a child process)
     extraction_chars: int = 200_000       # characters of text kept from one file
     signature_seconds: float = 20         # checking one PDF's digital signatures (in a child process)

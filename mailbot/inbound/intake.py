@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, true
@@ -28,7 +29,8 @@ from mailbot.mail import attachments as files
 from mailbot.mail import reply
 from mailbot.mail.authentication import Authenticator
 from mailbot.mail.authentication import Verdict as AuthVerdict
-from mailbot.mail.message import ParsedMessage, parse
+from mailbot.mail.message import ParsedMessage, parse_raw
+from mailbot.mail.raw import RawMessage
 from mailbot.mail.signatures import ORIGINAL_REASONS_VI
 from mailbot.mail.vntext import looks_mojibake, repair_legacy
 from mailbot.questions.notices import QuestionNotices
@@ -68,7 +70,7 @@ class Taken:
     inbound: InboundMessage
     prepared: Prepared
     facts: rules.Facts
-    raw: bytes
+    raw: RawMessage
     now: datetime
     # When it reached the board's server (mailbot.inbound.arrival): what legal time limits start from.
     arrived: datetime
@@ -123,8 +125,9 @@ class Intake:
     def __init__(self, agency: Agency, db: Database, raw_store: BlobStore, filer: Filer, notices: ArticleNotices,
                  question_notices: QuestionNotices,
                  review: Review, questions: Questions, authenticator: Authenticator,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), spool: Path | None = None):
         self.agency = agency
+        self.spool = spool   # where a large message's decoded runs are spooled while it is parsed (None: the temp dir)
         self.filer = filer
         self.authenticator = authenticator
         self.db = db
@@ -150,15 +153,21 @@ class Intake:
             rules.Action.QUESTION_FOLLOW_UP: self._question_follow_up,
         }
 
-    def process(self, raw: bytes, source: str = "", arrived: datetime | None = None) -> Outcome:
+    def process(self, message: bytes | RawMessage, source: str = "", arrived: datetime | None = None) -> Outcome:
         """Take one raw message. Idempotent: the same bytes twice have one effect.
 
-        `arrived` is when the source says the message reached the server (None: it cannot say).
+        A large message comes as a spool file (RawMessage): it is archived by copying and parsed without being
+        held whole (mailbot.mail.message.parse_raw). `arrived` is when the source says the message reached the
+        server (None: it cannot say).
         Each try is counted before it starts (the poison-message guard): a message whose earlier tries
         failed, crashed the process or ran over `limits.message_seconds` as often as `limits.attempts` is
         held without being read again, and the mailbox moves on.
         """
-        sha, _ = self.raw_store.put(raw, ".eml")
+        raw = RawMessage.of(message)
+        if raw.path is not None:
+            sha, _ = self.raw_store.put_file(raw.path, ".eml")
+        else:
+            sha, _ = self.raw_store.put(raw.read(), ".eml")
         with self.db.transaction() as s:
             existing = self._stored(s, sha)
             if existing:
@@ -208,7 +217,7 @@ class Intake:
         s.expunge(row)
         return row
 
-    def _hold_poison(self, raw: bytes, sha: str, source: str, tries: IntakeAttempt,
+    def _hold_poison(self, raw: RawMessage, sha: str, source: str, tries: IntakeAttempt,
                      arrived: datetime | None) -> Outcome:
         log.warning("message held by the poison guard", extra={"sha256": sha, "attempts": tries.attempts - 1})
         outcome = self._hold_row(raw, sha, source, "poison-message",
@@ -236,7 +245,7 @@ class Intake:
             if row.disposition not in (rules.Disposition.HELD, rules.Disposition.IGNORED) or row.article_id \
                     or row.question_id:
                 return Outcome(row.id, row.disposition, row.rule, row.reason, self._reference_of(s, row), False), before
-        raw = self.raw_store.get(sha, ".eml")
+        raw = RawMessage(path=self.raw_store.path(sha, ".eml"), owned=False)   # the archived file, read as it is
         now = self.now()
         prepared = self._read(raw)
         with self.db.transaction() as s:
@@ -258,15 +267,16 @@ class Intake:
             reference = self._act(s, decision, Taken(inbound, prepared, facts, raw, now, came.at), "message replayed")
             return Outcome(inbound.id, inbound.disposition, inbound.rule, inbound.reason, reference, True), before
 
-    def _read(self, raw: bytes) -> Prepared:
+    def _read(self, raw: RawMessage) -> Prepared:
         """Parsing, font repair, the attachment checks and DKIM (DNS): before any transaction opens."""
         limits = self.agency.limits
-        prepared = prepare(parse(raw, limits), limits, self.agency.intake, self.agency.signatures)
+        prepared = prepare(parse_raw(raw, limits, self.spool), limits, self.agency.intake, self.agency.signatures)
         if tokens_in(prepared.msg, self.agency):
-            prepared = replace(prepared, authentication=self.authenticator.verdict(raw, prepared.msg))
+            # DKIM signs the whole message: a reply carrying a token is read whole (replies are small)
+            prepared = replace(prepared, authentication=self.authenticator.verdict(raw.read(), prepared.msg))
         return prepared
 
-    def _process(self, raw: bytes, sha: str, source: str, arrived: datetime | None) -> Outcome:
+    def _process(self, raw: RawMessage, sha: str, source: str, arrived: datetime | None) -> Outcome:
         now = self.now()
         prepared = self._read(raw)
         came = arrival.arrival(arrived, prepared.msg, now)
@@ -321,7 +331,7 @@ class Intake:
         if row is None:
             log.warning("command with an unknown token", extra={"inbound_id": inbound.id})
             return Result(False, "unknown-token: mã lệnh không tồn tại; không có hiệu lực")
-        verdict = t.prepared.authentication or self.authenticator.verdict(t.raw, msg)
+        verdict = t.prepared.authentication or self.authenticator.verdict(t.raw.read(), msg)
         log.info("command reply authenticated" if verdict.authentic else "command reply not authenticated",
                  extra={"inbound_id": inbound.id, "how": verdict.how})
         if row.question_id is not None:
@@ -370,14 +380,14 @@ class Intake:
             return None
         return Outcome(row.id, row.disposition, row.rule, row.reason, self._reference_of(s, row), False)
 
-    def _hold_after_error(self, raw: bytes, sha: str, source: str, exc: Exception,
+    def _hold_after_error(self, raw: RawMessage, sha: str, source: str, exc: Exception,
                           arrived: datetime | None) -> Outcome:
         outcome = self._hold_row(raw, sha, source, "internal-error",
                                  f"lỗi khi xử lý thư ({type(exc).__name__} tại {where(exc)}); "
                                  "thư gốc đã được lưu, cần quản trị viên xem", arrived)
         return outcome
 
-    def _hold_row(self, raw: bytes, sha: str, source: str, rule: str, reason: str,
+    def _hold_row(self, raw: RawMessage, sha: str, source: str, rule: str, reason: str,
                   arrived: datetime | None = None) -> Outcome:
         """A row for a message that is not read (its bytes are kept); its arrival is the source's time, unchecked
         (a replay reads the message and checks it then)."""

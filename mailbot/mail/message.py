@@ -15,15 +15,17 @@ import email
 import email.parser
 import email.utils
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.header import Header, decode_header, make_header
 from email.headerregistry import HeaderRegistry
 from email.message import Message
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailbot.config import DEFAULT_LIMITS, LimitSettings
 from mailbot.mail import htmltext
+from mailbot.mail.raw import Lifted, RawMessage, lift
 from mailbot.mail.vntext import decode_bytes, nfc
 
 if TYPE_CHECKING:
@@ -314,9 +316,36 @@ def _filename(part: Message) -> str:
     return name.replace("/", "_").replace("\\", "_").strip()
 
 
+class _Misread(Exception):
+    """A lifted run's token stands somewhere other than as the whole body of a base64 part: the message is parsed
+    as it came instead."""
+
+
+@dataclass
+class _Runs:
+    """The lifted runs of one message (mailbot.mail.raw.lift) and which of them the walk has read."""
+    lifted: Lifted
+    read: set[str] = field(default_factory=set)
+
+    def data(self, part: Message) -> bytes | None:
+        """The part's decoded payload when its body is a lifted run, exactly what the standard library would
+        have decoded from the run; None when the part holds no token. Raises _Misread for a token anywhere else."""
+        payload = part._payload  # type: ignore[attr-defined]
+        if not isinstance(payload, str) or self.lifted.nonce not in payload:
+            return None
+        token = payload.strip()
+        # The standard library's own test for decoding base64 (Message.get_payload), not a looser one.
+        if str(part.get("content-transfer-encoding", "")).lower() != "base64" or token in self.read \
+                or token not in self.lifted.runs:
+            raise _Misread(token[:80])
+        self.read.add(token)
+        return self.lifted.runs[token].read_bytes()
+
+
 class _Walker:
-    def __init__(self, limits: LimitSettings) -> None:
+    def __init__(self, limits: LimitSettings, runs: _Runs | None = None) -> None:
         self.limits = limits
+        self.runs = runs
         self.plain: list[str] = []
         self.html: list[str] = []
         self.alternative_html: list[str] = []
@@ -324,6 +353,10 @@ class _Walker:
         self.enclosed_ids: list[str] = []
         self.defects: list[str] = []
         self.over: list[str] = []    # limits an enclosed message goes over
+
+    def bytes_of(self, part: Message) -> bytes:
+        lifted = self.runs.data(part) if self.runs is not None else None
+        return lifted if lifted is not None else part_bytes(part, self.defects)
 
     def walk(self, part: Message, depth: int) -> None:
         ctype = part.get_content_type()
@@ -343,7 +376,7 @@ class _Walker:
             self._enclosed(part, depth)
             return
         if ctype in ("text/rfc822-headers", "message/rfc822-headers"):
-            data = part_bytes(part, self.defects)
+            data = self.bytes_of(part)
             for line in data.decode("latin-1").splitlines():
                 if line.lower().startswith("message-id:"):
                     self.enclosed_ids.extend(msgids(line.split(":", 1)[1], self.limits.thread_ids))
@@ -352,7 +385,7 @@ class _Walker:
         is_text = ctype in ("text/plain", "text/html") and disposition != "attachment" and not (
             filename and disposition == "inline" and ctype != "text/plain")
         if is_text and not (filename and disposition == "attachment"):
-            text, note = decode_bytes(part_bytes(part, self.defects), part.get_content_charset())
+            text, note = decode_bytes(self.bytes_of(part), part.get_content_charset())
             if note:
                 self.defects.append(note)
             if ctype == "text/html":
@@ -364,7 +397,7 @@ class _Walker:
             return
         if ctype.startswith("multipart/"):
             return
-        data = part_bytes(part, self.defects)
+        data = self.bytes_of(part)
         if not data and not filename:
             return
         cid = str(part.get("content-id", "") or "").strip().strip("<>")
@@ -385,7 +418,7 @@ class _Walker:
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
         if not isinstance(inner, Message):
-            data = part_bytes(part, self.defects)
+            data = self.bytes_of(part)
             try:
                 inner = email.message_from_bytes(data) if data else None
             except RecursionError:
@@ -407,7 +440,7 @@ class _Walker:
         # so a forwarded article keeps its author; its files become the article's files. The
         # raw original, enclosure and all, is stored anyway.
         subject = decode_header_value(inner.get("subject"))
-        nested = _Walker(self.limits)
+        nested = _Walker(self.limits, self.runs)
         nested.walk(inner, depth + 1)
         text = "\n".join(nested.plain) or htmltext.to_text("\n".join(nested.html))
         sender = decode_header_value(inner.get("from"))
@@ -518,9 +551,30 @@ def _bounds(msg: Message, limits: LimitSettings) -> _Bounds:
     return _Bounds(tuple(dict.fromkeys(problems)), walkable)
 
 
-def parse(raw: bytes, limits: LimitSettings = DEFAULT_LIMITS) -> ParsedMessage:
+LIFT_RUN = 1 << 19   # base64 characters on lines of their own: a run this long is decoded outside the parser
+
+
+def parse_raw(raw: RawMessage, limits: LimitSettings = DEFAULT_LIMITS, spool: Path | None = None) -> ParsedMessage:
+    """`parse`, for a message that may be large. One over `limits.large_message_bytes` is streamed through
+    `lift` first: the parser reads a skeleton with each long base64 run (an attachment's body) replaced by a
+    token, and a part whose whole body is a token gets the run's bytes, decoded once in chunks; the same bytes
+    the parser would have decoded. Where a token stands anywhere else, the message is parsed as it came."""
+    if raw.size <= limits.large_message_bytes:
+        return parse(raw.read(), limits)
+    lifted = lift(raw.chunks(), LIFT_RUN, spool)
+    if lifted is None:
+        return parse(raw.read(), limits)
+    try:
+        return parse(lifted.skeleton, limits, _Runs(lifted))
+    except _Misread:
+        return parse(raw.read(), limits)
+    finally:
+        lifted.discard()
+
+
+def parse(raw: bytes, limits: LimitSettings = DEFAULT_LIMITS, runs: _Runs | None = None) -> ParsedMessage:
     """Parse raw RFC 5322 bytes. Never raises: what cannot be read becomes a recorded defect, and what goes
-    over a limit is named in `over_limit`."""
+    over a limit is named in `over_limit`. `runs`: the lifted runs, when `raw` is a skeleton (parse_raw)."""
     structure_problem = ""
     try:
         msg = email.message_from_bytes(raw)
@@ -533,7 +587,7 @@ def parse(raw: bytes, limits: LimitSettings = DEFAULT_LIMITS) -> ParsedMessage:
     defects = [type(d).__name__ for d in msg.defects]
     bounds = _bounds(msg, limits)
     over = list(bounds.problems)
-    walker = _Walker(limits)
+    walker = _Walker(limits, runs)
     if bounds.walkable:
         try:
             walker.walk(msg, 0)

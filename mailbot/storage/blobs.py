@@ -33,6 +33,28 @@ class BlobStore:
                 raise
         return digest, target
 
+    def put_file(self, source: Path, suffix: str = "") -> tuple[str, Path]:
+        """`put` for a file, read twice in chunks (to hash it, then to copy it): never held whole."""
+        digest = hashlib.sha256()
+        with source.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        target = self.path(digest.hexdigest(), suffix)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as out, source.open("rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return digest.hexdigest(), target
+
     def get(self, sha256: str, suffix: str = "") -> bytes:
         return self.path(sha256, suffix).read_bytes()
 

@@ -6,13 +6,16 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
+from mailbot.mail.raw import RawMessage
+
 
 class Pending(NamedTuple):
-    """One message waiting in the source: its key there, its bytes, and when it reached the server
-    (IMAP INTERNALDATE, a Maildir file's delivery time; None when the source cannot say)."""
+    """One message waiting in the source: its key there, its bytes (a large message as a file, never held
+    whole), and when it reached the server (IMAP INTERNALDATE, a Maildir file's delivery time; None when the
+    source cannot say)."""
 
     key: str
-    raw: bytes
+    raw: bytes | RawMessage
     arrived: datetime | None = None
 
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 from imapclient import IMAPClient
 from sqlalchemy import select
 
 from mailbot.config import Endpoint
 from mailbot.inbound.sources import BacklogDecisionNeeded, Pending
+from mailbot.mail.raw import CHUNK, RawMessage
 from mailbot.storage.db import Database
 from mailbot.storage.models import MailboxState
 
@@ -76,7 +80,11 @@ class Checkpoints:
 
 class ImapSource:
     def __init__(self, endpoint: Endpoint, checkpoints: Checkpoints, backlog: str = "ask",
-                 connect_factory: Callable[[Endpoint], IMAPClient] = connect, poll_interval: float = 60):
+                 connect_factory: Callable[[Endpoint], IMAPClient] = connect, poll_interval: float = 60,
+                 large_bytes: int = 2 * 1024 * 1024, spool: Path | None = None):
+        # A message over `large_bytes` (RFC822.SIZE) is fetched alone, in chunks, into a file in `spool`.
+        self.large_bytes = large_bytes
+        self.spool = spool
         self.endpoint = endpoint
         self.checkpoints = checkpoints
         self.backlog = backlog  # "ask" | "process" | "skip": only for a first start on a non-empty mailbox
@@ -127,13 +135,48 @@ class ImapSource:
         uids = sorted(u for u in client.search(["UID", f"{self.last_uid + 1}:*"]) if u > self.last_uid)
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start:start + FETCH_BATCH]
-            data = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
+            # Sizes first: a batch holds at most FETCH_BATCH small messages, and a large one is fetched alone.
+            meta = client.fetch(batch, ["RFC822.SIZE", "INTERNALDATE"])
+            small = [u for u in batch if u in meta and int(meta[u].get(b"RFC822.SIZE", 0)) <= self.large_bytes]
+            data = client.fetch(small, ["BODY.PEEK[]"]) if small else {}
             for uid in batch:
-                if uid in data and b"BODY[]" in data[uid]:
-                    arrived = data[uid].get(b"INTERNALDATE")
-                    yield Pending(str(uid), data[uid][b"BODY[]"], arrived if isinstance(arrived, datetime) else None)
-                else:
+                arrived = meta.get(uid, {}).get(b"INTERNALDATE")
+                arrived = arrived if isinstance(arrived, datetime) else None
+                raw: bytes | RawMessage | None = None
+                if uid in small:
+                    raw = data.get(uid, {}).get(b"BODY[]")
+                elif uid in meta:
+                    raw = self._spooled(client, uid)
+                if raw is None:
                     log.warning("message vanished before fetch", extra={"uid": uid})
+                    continue
+                yield Pending(str(uid), raw, arrived)
+            del data
+
+    def _spooled(self, client: IMAPClient, uid: int) -> RawMessage | None:
+        """A large message fetched in CHUNK-sized pieces (BODY.PEEK[]<offset.length>) into a spool file."""
+        if self.spool is not None:
+            self.spool.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.spool, prefix=".fetch-")
+        path, offset = Path(name), 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    got = client.fetch([uid], [f"BODY.PEEK[]<{offset}.{CHUNK}>"]).get(uid, {})
+                    piece = got.get(f"BODY[]<{offset}>".encode())
+                    if piece is None and offset:
+                        break   # the size was a multiple of CHUNK: nothing after it
+                    if piece is None:
+                        path.unlink(missing_ok=True)
+                        return None
+                    out.write(piece)
+                    offset += len(piece)
+                    if len(piece) < CHUNK:
+                        break
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return RawMessage(path=path, size=offset)
 
     def done(self, key: str) -> None:
         uid = int(key)

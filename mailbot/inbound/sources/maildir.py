@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mailbot.inbound.sources import Pending
+from mailbot.mail.raw import RawMessage
 
 
 def delivered_at(name: str, mtime: float) -> datetime:
@@ -21,19 +22,22 @@ def delivered_at(name: str, mtime: float) -> datetime:
 
 
 class MaildirSource:
-    def __init__(self, path: Path, poll_interval: float = 1.0):
+    def __init__(self, path: Path, poll_interval: float = 1.0, large_bytes: int = 2 * 1024 * 1024):
         self.path = Path(path)
+        self.large_bytes = large_bytes   # a larger file is handed over as the file itself, not read into memory
         self.name = f"maildir:{self.path}"
         self.poll_interval = poll_interval
         for sub in ("new", "cur", "tmp"):
             (self.path / sub).mkdir(parents=True, exist_ok=True)
 
     def pending(self) -> Iterator[Pending]:
-        entries = sorted((p.stat().st_mtime, p.name, p) for p in self.path.joinpath("new").iterdir())
-        for mtime, name, entry in entries:
+        entries = sorted((st.st_mtime, p.name, p, st.st_size) for p in self.path.joinpath("new").iterdir()
+                         for st in (p.stat(),))
+        for mtime, name, entry, size in entries:
             if name.startswith(".") or not entry.is_file():
                 continue
-            yield Pending(name, entry.read_bytes(), delivered_at(name, mtime))
+            raw = RawMessage(path=entry, size=size, owned=False) if size > self.large_bytes else entry.read_bytes()
+            yield Pending(name, raw, delivered_at(name, mtime))
 
     def done(self, key: str) -> None:
         # Into cur/ with no flags: read by mailbot, still unread for a person looking in.
