@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -63,13 +64,43 @@ def message(mb: float) -> bytes:
                          files=(samples.File("Báo cáo tổng kết 2026.pdf", "application/pdf", pdf),))
 
 
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in task.read_text().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
+def _hwm(pid: int) -> int:
+    try:
+        return next(int(line.split()[1]) // 1024 for line in open(f"/proc/{pid}/status") if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        return 0
+
+
 def peak(code: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env={**os.environ, **ENV})
-    if done.returncode != 0:
-        raise SystemExit(done.stderr[-3000:])
-    said = " ".join(line for line in done.stderr.splitlines() if line.startswith(("peak", "parts")))
-    return f"{said}; {done.stdout.strip()}" if done.stdout.strip() else said
+    """The process's own peak (printed as it exits), and the largest peak among its children (the extraction
+    child, with python-docx and the language model), sampled every 20 ms."""
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **ENV})
+    children: dict[int, int] = {}
+    while proc.poll() is None:
+        for pid in _descendants(proc.pid):
+            children[pid] = max(children.get(pid, 0), _hwm(pid))
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(err[-3000:])
+    said = " ".join(line for line in err.splitlines() if line.startswith(("peak", "parts")))
+    if children:
+        said += f" (its child: {max(children.values())} MiB)"
+    return f"{said}; {out.strip()}" if out.strip() else said
 
 
 def main(mb: float) -> None:

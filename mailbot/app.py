@@ -28,7 +28,6 @@ from mailbot.inbound.sources.imap import Checkpoints, ImapSource, PlaintextRefus
 from mailbot.inbound.sources.maildir import MaildirSource
 from mailbot.jobs import periodic as periodic_mail
 from mailbot.jobs import reminders
-from mailbot.mail import extraction
 from mailbot.mail.authentication import Authenticator, DnsLookup
 from mailbot.mail.raw import RawMessage, clear_spool
 from mailbot.outbound import outbox
@@ -410,8 +409,7 @@ class Worker:
         # APScheduler runs the periodic sweep between mail (reminders, digests, reports, quota mail); the
         # deadlines and the ledger are our own tables, so a sweep missed while the daemon was down is
         # simply done at the next one.
-        hints.warm()
-        extraction.warm()
+        hints.warm()   # the extraction child started, its language model loaded
         scheduler = BackgroundScheduler(timezone="Asia/Ho_Chi_Minh")
         # The first sweep runs at start-up: what came due while the daemon was down goes out now.
         scheduler.add_job(self._sweep_and_send, "interval", minutes=self.agency.reminders.sweep_minutes,

@@ -280,3 +280,29 @@ def test_a_mailbox_not_read_for_too_long_is_a_health_problem():
     health.not_reading("stp")   # another process holds it now
     time.sleep(0.01)
     assert health.problems() == []
+
+
+def test_outgoing_mail_is_serialised_to_the_standard_librarys_bytes():
+    """The outbox writes each body in one piece (render.serialise, issue 13); the bytes are as_bytes()'s, for
+    text, HTML, an inline image, binary and text attachments with mixed line ends, and an enclosed message."""
+    import os
+
+    from mailbot.outbound.render import MAIL_POLICY, serialise
+
+    msg = EmailMessage(policy=MAIL_POLICY)
+    msg["From"], msg["To"] = "Ban Biên tập <bbt@binhphuoc.gov.vn>", "thu.nt@binhphuoc.gov.vn"
+    msg["Subject"] = "[BBT-2026-0001] Cần xử lý (Biên tập): Hội nghị tổng kết công tác phổ biến giáo dục pháp luật"
+    msg.set_content("Kính gửi Thư ký,\n\nBài mới.\r\nDòng hai.\rDòng ba.\n" * 40)
+    msg.add_alternative("<p>Kính gửi <b>Thư ký</b></p>\n" * 40, subtype="html")
+    html = msg.get_body(("html",))
+    assert html is not None
+    html.add_related(os.urandom(5000), maintype="image", subtype="jpeg", cid="<anh1>", filename="Ảnh 1.jpg")
+    msg.add_attachment(os.urandom(300_000), maintype="application", subtype="pdf", filename="Báo cáo.pdf")
+    msg.add_attachment("Dòng một\r\nDòng hai\nDòng ba\r".encode(), maintype="text", subtype="plain",
+                       filename="ghi chú.txt")
+    inner = EmailMessage()
+    inner["Subject"] = "Thư gốc"
+    inner.set_content("Nội dung thư gốc.\n")
+    msg.add_attachment(inner)
+    msg.preamble, msg.epilogue = "This is a multi-part message in MIME format.\r\n", "\n"
+    assert serialise(msg) == msg.as_bytes()

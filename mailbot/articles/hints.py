@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import cache
 from typing import Any
 
 from mailbot.mail.vntext import legacy_residue
@@ -21,6 +20,7 @@ QUOTE_CHARS = 200        # a quoted passage this long is a reproduction, not a p
 MIN_LETTERS = 80         # below this, a text is too short to say what language it is in
 PARAGRAPHS = 24          # paragraphs of a long text the language model reads (each its first CLASSIFIED_CHARS)
 CLASSIFIED_CHARS = 400
+IDENTIFY_SECONDS = 20    # for the language model to read them, in the extraction child
 _PARAGRAPH = re.compile(r"\n+")   # paragraphs of a document, lines of a mail
 _NOT_LETTERS = re.compile(r"[\W\d_]+")
 
@@ -105,8 +105,10 @@ def language(texts: list[str]) -> list[dict[str, Any]]:
                                         if int(1 + i * step) < len(paragraphs)]
     counted: dict[str, int] = {}
     first = None
-    for paragraph, letters in paragraphs:
-        code = _identify(paragraph[:CLASSIFIED_CHARS])
+    codes = _identify_all([paragraph[:CLASSIFIED_CHARS] for paragraph, _ in paragraphs]) if paragraphs else []
+    if codes is None:
+        return []
+    for (_, letters), code in zip(paragraphs, codes, strict=True):
         counted[code] = counted.get(code, 0) + letters
         first = first or code
     total = sum(counted.values())
@@ -123,22 +125,19 @@ def language(texts: list[str]) -> list[dict[str, Any]]:
 
 
 def warm() -> None:
-    """Load the language model now (about 0.6 s), not inside the first message's filing transaction: the
-    daemon calls it as it starts, so a restart's first message is no slower than the next."""
-    _identifier().classify("Ban Biên tập")
+    """Start the child and load the language model there now (about 1 s), not inside the first message's filing
+    transaction: the daemon calls it as it starts, so a restart's first message is no slower than the next."""
+    _identify_all(["Ban Biên tập"])
 
 
 def _letters(text: str) -> int:
     return len(_NOT_LETTERS.sub("", text))
 
 
-@cache
-def _identifier() -> Any:
-    import py3langid  # about 0.6 s to load its model: only where a text is looked at
+def _identify_all(texts: list[str]) -> list[str] | None:
+    """Each text's language, from the model in the extraction child (mailbot.mail.language); None when the
+    child could not say in IDENTIFY_SECONDS (a hint is a courtesy: the article is filed without it)."""
+    from mailbot.mail import extraction, language
 
-    return py3langid
-
-
-def _identify(text: str) -> str:
-    code, _ = _identifier().classify(text)
-    return str(code)
+    found = extraction.bounded(language.identify, (texts,), IDENTIFY_SECONDS, "language", sum(map(len, texts)))
+    return found if isinstance(found, list) else None

@@ -1,4 +1,5 @@
-"""Text extraction of Word and OpenDocument files in a child process, bounded in time and size.
+"""Text extraction of Word and OpenDocument files in a child process, bounded in time and size; the child also
+holds what only some messages need and would weigh on the daemon (the language model, PDF signature checks).
 
 python-docx and odfpy parse whatever XML a file holds; a hostile file can keep them busy for minutes.
 They run in one long-lived child (a forkserver, so the daemon's threads are never forked); a file that
@@ -97,16 +98,6 @@ def bounded(call: Callable[..., Any], args: tuple, seconds: float, kind: str = "
                 log.warning("file check failed", extra={"kind": kind, "size": size, "check": call.__name__})
                 return None
         return "đọc nội dung tệp làm hỏng tiến trình đọc (tệp có thể được tạo để tấn công)"
-
-
-def _ready() -> bool:
-    return True
-
-
-def warm() -> None:
-    """Start the child and its imports now (about 0.5 s), not in the first Word file's intake: the daemon calls
-    it as it starts."""
-    bounded(_ready, (), 30, "warm-up")
 
 
 def shutdown() -> None:

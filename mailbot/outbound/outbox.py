@@ -27,6 +27,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.config import Agency, DeliverySettings, Endpoint
+from mailbot.outbound.render import serialise
 from mailbot.storage import coordination
 from mailbot.storage.db import Database
 from mailbot.storage.models import OutboxMessage, OutboxStatus
@@ -46,7 +47,7 @@ def enqueue(session: Session, agency: Agency, key: str, kind: str, msg: EmailMes
     row = OutboxMessage(
         agency=agency.slug, idempotency_key=key, kind=kind, message_id=str(msg["Message-ID"]).strip("<>"),
         article_id=article_id, question_id=question_id, inbound_id=inbound_id, recipients=recipients, subject=str(msg["Subject"]),
-        raw=msg.as_bytes(), status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+        raw=serialise(msg), status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
         deliveries={a: {"state": PENDING} for a in recipients})
     session.add(row)
     session.flush()

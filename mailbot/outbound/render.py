@@ -8,9 +8,12 @@ frame). The name says what it is about, who reads it, and the event.
 from __future__ import annotations
 
 import email.policy
+import io
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -47,6 +50,25 @@ class _MailPolicy(email.policy.EmailPolicy):
 
 _FOLDED_HERE = ("subject", "from", "to", "cc", "reply-to")
 MAIL_POLICY = _MailPolicy()
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")   # as email.generator splits a body into lines (its NLCRE)
+
+
+class _Generator(BytesGenerator):
+    """The standard library's generator, writing a body in one piece: its own `_write_lines` writes each line
+    and each line ending apart (a notice with 260 KB attached was some 7,000 writes). The bytes are the same."""
+
+    def _write_lines(self, lines: str) -> None:
+        if lines:
+            self.write(_LINE_END.sub(self._NL, lines))  # type: ignore[attr-defined]  # set by flatten()
+
+
+def serialise(msg: EmailMessage) -> bytes:
+    """`msg.as_bytes()`, faster."""
+    out = io.BytesIO()
+    _Generator(out, mangle_from_=False, policy=msg.policy).flatten(msg)
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
