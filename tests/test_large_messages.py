@@ -123,8 +123,8 @@ def test_a_large_message_over_imap_is_spooled_lifted_archived_and_filed(tmp_path
     spooled, lifted = [], []
     real_spooled, real_lift = ImapSource._spooled, message_mod.lift
 
-    def spooled_seen(self, client, uid):
-        got = real_spooled(self, client, uid)
+    def spooled_seen(self, client, uid, size):
+        got = real_spooled(self, client, uid, size)
         spooled.append(got.size if got else None)
         return got
 
@@ -177,5 +177,39 @@ def test_a_large_maildir_file_is_read_from_the_file_and_left_to_the_maildir(tmp_
         assert isinstance(got, RawMessage) and got.spooled and not got.owned and got.read() == raw
         assert board.run_once().counts == {"filed": 1}
         assert not list((tmp_path / "in" / "new").iterdir()) and len(list((tmp_path / "in" / "cur").iterdir())) == 1
+    finally:
+        board.close()
+
+
+def test_a_large_message_expunged_while_it_is_fetched_is_not_taken_cut_short(tmp_path, dovecot, clock):
+    """Deleted on the server between two pieces: the source says it vanished (as for a small one) and leaves no
+    spool file; it never hands intake the first megabyte as if it were the message."""
+    from mailbot.inbound.sources.imap import ImapSource
+    from tests.conftest import Board, write_settings
+
+    settings = write_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", dovecot.url,
+                              f"file:{tmp_path / 'out'}", extra="[agency.limits]\nlarge_message_mb = 1\n")
+    board = Board(settings, dovecot, None, clock)
+    try:
+        board.send(pdf_message(2_500_000))
+        source = board.worker.source
+        assert isinstance(source, ImapSource)
+        client = source._ensure()
+        real_fetch, pieces = client.fetch, []
+
+        def fetch_then_expunge(uids, items, *args, **kwargs):
+            got = real_fetch(uids, items, *args, **kwargs)
+            if any(str(i).startswith("BODY.PEEK[]<") for i in items):
+                pieces.append(items)
+                if len(pieces) == 1:
+                    with dovecot.client() as other:
+                        other.select_folder("INBOX")
+                        other.delete_messages(other.search(["ALL"]))
+                        other.expunge()
+            return got
+
+        client.fetch = fetch_then_expunge
+        assert list(source.pending()) == [] and len(pieces) >= 2
+        assert not board.app.spool.exists() or not list(board.app.spool.iterdir())
     finally:
         board.close()

@@ -146,15 +146,17 @@ class ImapSource:
                 if uid in small:
                     raw = data.get(uid, {}).get(b"BODY[]")
                 elif uid in meta:
-                    raw = self._spooled(client, uid)
+                    raw = self._spooled(client, uid, int(meta[uid].get(b"RFC822.SIZE", 0)))
                 if raw is None:
                     log.warning("message vanished before fetch", extra={"uid": uid})
                     continue
                 yield Pending(str(uid), raw, arrived)
             del data
 
-    def _spooled(self, client: IMAPClient, uid: int) -> RawMessage | None:
-        """A large message fetched in CHUNK-sized pieces (BODY.PEEK[]<offset.length>) into a spool file."""
+    def _spooled(self, client: IMAPClient, uid: int, size: int) -> RawMessage | None:
+        """A large message fetched in CHUNK-sized pieces (BODY.PEEK[]<offset.length>) into a spool file; None
+        when it vanished before its `size` (RFC822.SIZE) bytes came, rather than a message cut short. A short
+        piece is the server's end of the message, whatever its RFC822.SIZE said."""
         if self.spool is not None:
             self.spool.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.spool, prefix=".fetch-")
@@ -164,7 +166,7 @@ class ImapSource:
                 while True:
                     got = client.fetch([uid], [f"BODY.PEEK[]<{offset}.{CHUNK}>"]).get(uid, {})
                     piece = got.get(f"BODY[]<{offset}>".encode())
-                    if piece is None and offset:
+                    if piece is None and offset >= size:
                         break   # the size was a multiple of CHUNK: nothing after it
                     if piece is None:
                         path.unlink(missing_ok=True)
