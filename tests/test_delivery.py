@@ -306,3 +306,54 @@ def test_outgoing_mail_is_serialised_to_the_standard_librarys_bytes():
     msg.add_attachment(inner)
     msg.preamble, msg.epilogue = "This is a multi-part message in MIME format.\r\n", "\n"
     assert serialise(msg) == msg.as_bytes()
+
+
+def test_an_attachment_is_encoded_once_for_every_mail_it_goes_with(tmp_path):
+    """The secretary's notice and each review request carry the same files: the renderer encodes each small
+    file once and shares the part (issue 13); a file over the cache's share is encoded per mail, and the
+    cache keeps PART_CACHE_BYTES at most. Each mail still carries the file's exact bytes."""
+    import os
+    from datetime import datetime, timezone
+    from email import message_from_bytes, policy
+
+    from mailbot.config import Agency, Endpoint
+    from mailbot.outbound import render
+
+    for name, text in (("t.subject.j2", "Bài mới"), ("t.txt.j2", "{{ text }}"), ("t.html.j2", "<p>{{ text }}</p>")):
+        (tmp_path / name).write_text(text)
+    renderer = render.Renderer(tmp_path)
+    agency = Agency(slug="a", name="Sở Tư pháp", website="https://x.gov.vn", board_address="bbt@x.gov.vn",
+                    mailbox=Endpoint("maildir:x", "maildir"), outgoing=Endpoint("file:y", "file"),
+                    reference_prefix="BBT", message_id_domain="x.gov.vn")
+    photo = render.FileToAttach("Ảnh 1.jpg", "image/jpeg", os.urandom(200_000))
+    big = render.FileToAttach("Báo cáo.pdf", "application/pdf", os.urandom(render.PART_CACHE_BYTES // 4 + 1))
+
+    def mail(*files):
+        return renderer.compose("t", agency, ["thu.nt@binhphuoc.gov.vn"], {"text": "Bài mới."},
+                                now=datetime(2026, 12, 3, tzinfo=timezone.utc), files=files)
+
+    first, second = mail(photo, big), mail(render.FileToAttach(photo.filename, photo.content_type,
+                                                                 bytes(photo.data)), big)
+    parts = [list(m.iter_attachments()) for m in (first, second)]
+    assert parts[0][0] is parts[1][0]                 # the photo: one part, found again by its content
+    assert parts[0][1] is not parts[1][1]             # the large file: encoded for each mail
+    for m in (first, second):
+        back = message_from_bytes(render.serialise(m), policy=policy.default)
+        got = {a.get_filename(): a.get_content() for a in back.iter_attachments()}
+        assert got == {photo.filename: photo.data, big.filename: big.data}
+
+    for i in range(12):   # 12 files of 1 MB: only the newest 8 MB stay
+        mail(render.FileToAttach(f"{i}.bin", "application/octet-stream", os.urandom(1024 * 1024)))
+    assert renderer._parts_bytes <= render.PART_CACHE_BYTES
+    assert photo not in renderer._parts
+
+
+def test_a_boundary_found_in_the_text_is_drawn_again(monkeypatch):
+    from mailbot.outbound import render
+
+    drawn = iter([7, 7, 8])
+    monkeypatch.setattr(render.secrets, "randbits", lambda bits: next(drawn))
+    taken = render._Generator._make_boundary(None)
+    assert taken == "=" * 15 + "0000000000000000007=="
+    assert render._Generator._make_boundary(b"text\n--" + taken.encode() + b"--\n") == \
+        "=" * 15 + "0000000000000000008=="
