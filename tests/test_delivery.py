@@ -357,3 +357,11 @@ def test_a_boundary_found_in_the_text_is_drawn_again(monkeypatch):
     assert taken == "=" * 15 + "0000000000000000007=="
     assert render._Generator._make_boundary(b"text\n--" + taken.encode() + b"--\n") == \
         "=" * 15 + "0000000000000000008=="
+
+
+@pytest.mark.parametrize("raw", [b"", b"a", b"a\n", b"a\r\n", b"a\r", b"a\r\r\nb", b"\n\r\n\r\r\n\n", b"x\ry\nz",
+                                 b"Subject: x\n\n" + b"line\n" * 500 + b"end"])
+def test_the_size_given_to_the_server_is_the_size_data_sends(raw):
+    from aiosmtplib.protocol import normalize_message_line_endings
+
+    assert outbox.wire_size(raw) == len(normalize_message_line_endings(raw))
