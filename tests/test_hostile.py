@@ -378,9 +378,9 @@ def test_a_child_that_died_of_something_else_is_replaced_and_the_file_read():
     from mailbot.mail import extraction
     doc = samples.docx_bytes("Thông báo", ["Nội dung thông báo."])
     assert extraction.extract("docx", doc, LimitSettings()).text
-    for process in list(extraction._executor()._processes.values()):   # killed behind its back (the OOM killer)
-        process.kill()
-        process.join()
+    process = extraction._current().process   # killed behind its back (the OOM killer)
+    process.kill()
+    process.join()
     again = extraction.extract("docx", doc, LimitSettings())
     assert again.problem == "" and "Nội dung thông báo." in again.text
 
