@@ -187,3 +187,20 @@ def test_001_art_3_text_still_in_a_legacy_font_after_conversion_is_flagged(
     assert "phông chữ cũ" in plain_of(last_to(smtp_sink, SECRETARY[1], "Tin bài mới"))
     assert subject_of(last_to(smtp_sink, AUTHOR[1])).startswith("[")   # the author is answered as usual
     board.close()
+
+
+def test_plainly_vietnamese_text_is_not_sent_to_the_language_model(monkeypatch):
+    """Issue 13: the model runs in the extraction child, a round trip a message; text whose every paragraph
+    is written in letters only Vietnamese has (ă, đ, ơ, ư, tone marks) is Vietnamese without it. Text with
+    another language in it still goes to the model, whole."""
+    from mailbot.articles import hints
+
+    asked: list[list[str]] = []
+    monkeypatch.setattr(hints, "_identify_all", lambda texts: asked.append(texts) or ["vi"] * len(texts))
+    assert hints.language([VIETNAMESE, f"{VIETNAMESE}\n{VIETNAMESE.upper()}"]) == []
+    assert asked == []
+    french = "Le département de la justice a organisé une conférence à Hà Nội pour l'année prochaine, très réussie."
+    assert hints.language([f"{VIETNAMESE}\n{french}"]) == []
+    assert len(asked) == 1 and len(asked[0]) == 2   # both paragraphs, as before
+    monkeypatch.setattr(hints, "_identify_all", lambda texts: ["en"] * len(texts))
+    assert [h["kind"] for h in hints.language([ENGLISH])] == ["language"]
