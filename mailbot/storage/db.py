@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = "migrate:schema"
+BUSY_SECONDS = 10   # how long SQLite waits for another writer before "database is locked" (busy_timeout)
 
 
 def advisory_lock(conn: Connection | Session, name: str) -> None:
@@ -58,12 +61,26 @@ class Database:
             # each transaction instead, so two processes never interleave a read-modify-write.
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and every transaction here is a writer (BEGIN IMMEDIATE). A thread
+        # that finds the database locked is put to sleep by SQLite's busy handler for 1, 2, 5, 10, 15, 20 ms and
+        # more, and tries again only then: the intake thread, starting a transaction a millisecond after its
+        # last one ended, took the lock again and again while the sender thread slept, and the sender fell a
+        # pass behind. Within this process the threads queue on this lock instead, and the one waiting is woken
+        # the moment the lock is free, in the order they came. Other processes still meet SQLite's own lock.
+        self.writers: Turns | None = Turns() if self.engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One use case, one transaction: committed on success, rolled back on any error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        # Bounded as SQLite's own wait is: past it, SQLite's busy handler takes over and says "locked".
+        held = self.writers is not None and self.writers.acquire(timeout=BUSY_SECONDS)
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            if held:
+                assert self.writers is not None
+                self.writers.release()
 
     def _alembic(self) -> AlembicConfig:
         from alembic.config import Config as AlembicConfig  # only to migrate: it takes 0.15 s to load
@@ -119,6 +136,49 @@ class Database:
         self.engine.dispose()
 
 
+class Turns:
+    """A reentrant lock handed over in the order it was asked for: a thread that has just released it and asks
+    again waits behind those already waiting (threading.RLock would let it straight back in, and a thread
+    running one transaction after another would keep the others out). A transaction opened inside another
+    in the same thread goes on holding it, as it did without the lock."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[int] = deque()   # the threads waiting, first come first
+        self._owner: int | None = None
+        self._depth = 0
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def acquire(self, timeout: float) -> bool:
+        """True once this thread holds it; False after `timeout` seconds without."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            self._queue.append(me)
+            if not self._cond.wait_for(lambda: self._owner is None and self._queue[0] == me, timeout):
+                self._queue.remove(me)
+                self._cond.notify_all()   # the thread behind may be first now
+                return False
+            self._queue.popleft()
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("released by a thread that does not hold it")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+
 class NotSetUp(RuntimeError):
     """The configuration names an agency the database does not know yet."""
 
@@ -147,5 +207,5 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
     cur.close()
