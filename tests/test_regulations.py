@@ -190,17 +190,27 @@ def test_001_art_3_text_still_in_a_legacy_font_after_conversion_is_flagged(
 
 
 def test_plainly_vietnamese_text_is_not_sent_to_the_language_model(monkeypatch):
-    """Issue 13: the model runs in the extraction child, a round trip a message; text whose every paragraph
-    is written in letters only Vietnamese has (ă, đ, ơ, ư, tone marks) is Vietnamese without it. Text with
-    another language in it still goes to the model, whole."""
+    """Issue 13: the model runs in the extraction child, a round trip a message. A paragraph written in letters
+    only Vietnamese has (ă, đ, ơ, ư, tone marks) is Vietnamese without it; the model reads the other paragraphs,
+    and only where they could make the text mostly another language."""
     from mailbot.articles import hints
 
     asked: list[list[str]] = []
-    monkeypatch.setattr(hints, "_identify_all", lambda texts: asked.append(texts) or ["vi"] * len(texts))
+    monkeypatch.setattr(hints, "_identify_all", lambda texts: asked.append(texts) or ["fr"] * len(texts))
     assert hints.language([VIETNAMESE, f"{VIETNAMESE}\n{VIETNAMESE.upper()}"]) == []
     assert asked == []
+    # A signature line without such letters, or a French paragraph, beside a longer Vietnamese text: Vietnamese
+    # is the larger part whatever the model would say of them.
     french = "Le département de la justice a organisé une conférence à Hà Nội pour l'année prochaine, très réussie."
-    assert hints.language([f"{VIETNAMESE}\n{french}"]) == []
-    assert len(asked) == 1 and len(asked[0]) == 2   # both paragraphs, as before
+    assert hints.language([f"{VIETNAMESE}\nChuyên viên Phòng PBGDPL\n{french}"]) == []
+    assert asked == []
+    # Mostly French, and first: the model reads the French paragraphs only, the Vietnamese one counts as such.
+    mixed = f"{french}\n{VIETNAMESE}\n{french.upper()}\n{french.lower()}"
+    [hint] = hints.language([mixed])
+    assert asked == [[french, french.upper(), french.lower()]]
+    assert hint["kind"] == "language" and "tiếng Pháp" in hint["text"]
+    # Told Vietnamese by the model, the same text has no hint: the count is the model's where it was asked.
+    monkeypatch.setattr(hints, "_identify_all", lambda texts: ["vi"] * len(texts))
+    assert hints.language([mixed]) == []
     monkeypatch.setattr(hints, "_identify_all", lambda texts: ["en"] * len(texts))
     assert [h["kind"] for h in hints.language([ENGLISH])] == ["language"]

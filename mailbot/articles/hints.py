@@ -114,20 +114,25 @@ def language(texts: list[str]) -> list[dict[str, Any]]:
         step = len(paragraphs) / (PARAGRAPHS - 1)
         paragraphs = [paragraphs[0]] + [paragraphs[int(1 + i * step)] for i in range(PARAGRAPHS - 1)
                                         if int(1 + i * step) < len(paragraphs)]
-    if all(len(_VIETNAMESE_ONLY.findall(paragraph)) >= VIETNAMESE_SHARE * letters for paragraph, letters in paragraphs):
-        return []   # plainly Vietnamese throughout: no language but Vietnamese writes like this; the model is spared
+    # A paragraph written in letters only Vietnamese has is Vietnamese without asking the model; the model reads
+    # the others, and only when what it says could still change the outcome (below).
+    plain = [len(_VIETNAMESE_ONLY.findall(paragraph)) >= VIETNAMESE_SHARE * letters for paragraph, letters in paragraphs]
+    known = sum(letters for (_, letters), vi in zip(paragraphs, plain, strict=True) if vi)
+    whole = sum(letters for _, letters in paragraphs)
+    if whole < MIN_LETTERS or known >= whole / 2 or (paragraphs and plain[0] and known >= whole / 3):
+        return []   # too short to say, or Vietnamese enough whatever the rest is
+    unsure = [paragraph[:CLASSIFIED_CHARS] for (paragraph, _), vi in zip(paragraphs, plain, strict=True) if not vi]
+    found = _identify_all(unsure)
+    if found is None or len(found) != len(unsure):
+        return []
+    told = iter(found)
+    codes = ["vi" if vi else next(told) for vi in plain]
     counted: dict[str, int] = {}
     first = None
-    codes = _identify_all([paragraph[:CLASSIFIED_CHARS] for paragraph, _ in paragraphs]) if paragraphs else []
-    if codes is None:
-        return []
     for (_, letters), code in zip(paragraphs, codes, strict=True):
         counted[code] = counted.get(code, 0) + letters
         first = first or code
-    total = sum(counted.values())
-    if total < MIN_LETTERS:
-        return []
-    vietnamese = counted.get("vi", 0) / total
+    vietnamese = counted.get("vi", 0) / whole
     if vietnamese >= 0.5 or (first == "vi" and vietnamese >= 1 / 3):
         return []
     other = max((c for c in counted if c != "vi"), key=lambda c: counted[c])
