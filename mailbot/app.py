@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -254,12 +255,13 @@ class Worker:
                 raise LeaseLost(self.lease_name)
             with self.health.busy(f"intake of {self.agency.slug}", self.agency.limits.message_seconds):
                 try:
-                    outcome = self.intake.process(raw, source=f"{self.source.name}#{key}", arrived=arrived)
+                    outcome = self.intake.process(raw, source=f"{self.source.name}#{key}", arrived=arrived,
+                                                  checkpoint=partial(self.source.record, key=key))
                 finally:
                     if isinstance(raw, RawMessage):
                         raw.discard()   # a spool file of the source's (archived by now, or fetched again)
             report.add(outcome.disposition if outcome.new else "already stored")
-            self.source.done(key)  # after the commit: a crash before this means a no-op repeat
+            self.source.done(key)  # after the commit that moved the checkpoint; what a crash leaves, it marks later
             if self._dispatcher is not None:
                 self._dispatcher.kick()
             self.health.read(self.agency.slug, self.service.mailbox_stale_seconds)

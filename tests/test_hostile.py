@@ -424,11 +424,11 @@ def test_tries_cut_short_by_a_database_outage_do_not_count_against_the_message(b
     real = type(intake)._process
     outages = [1, 2, 3]
 
-    def flaky(self, raw, sha, source, arrived):
+    def flaky(self, raw, sha, source, arrived, checkpoint=None):
         if outages:
             outages.pop()
             raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
-        return real(self, raw, sha, source, arrived)
+        return real(self, raw, sha, source, arrived, checkpoint)
 
     monkeypatch.setattr(type(intake), "_process", flaky)
     raw = plain(body="Tin gửi lúc cơ sở dữ liệu gián đoạn.")

@@ -392,8 +392,8 @@ def test_connection_dropped_mid_run_resumes_with_nothing_lost_or_repeated(board,
     real = intake.process
     dropped = []
 
-    def process_then_drop(raw, source="", arrived=None):
-        outcome = real(raw, source, arrived)
+    def process_then_drop(raw, source="", arrived=None, checkpoint=None):
+        outcome = real(raw, source, arrived, checkpoint)
         if len(dropped) == 0 and outcome.reference == "BBT-2026-0003":
             # Committed, not yet flagged on the server: the worst moment to lose the connection.
             dropped.append(board.dovecot.drop_connections())
@@ -402,12 +402,62 @@ def test_connection_dropped_mid_run_resumes_with_nothing_lost_or_repeated(board,
     monkeypatch.setattr(intake, "process", process_then_drop)
     report = board.run_once()
     assert dropped == [1]
-    assert report.counts == {"filed": 6, "already stored": 1}  # message 3 came again, as a no-op
+    # The checkpoint moved with message 3's filing: it is not fetched again, and on reconnecting it is marked.
+    assert report.counts == {"filed": 6}
     with board.transaction() as s:
         refs = s.scalars(select(Article.reference).order_by(Article.id)).all()
     assert refs == [f"BBT-2026-{n:04d}" for n in range(1, 7)]
     assert len(board.sink.to(AUTHOR[1])) == 6
     assert all(DONE_KEYWORD in f for f in board.dovecot.flags().values())
+
+
+def test_the_checkpoint_moves_with_the_filing_and_the_keyword_follows_after_a_crash(tmp_path, database_url, dovecot,
+                                                                                      smtp_sink, clock, monkeypatch):
+    """Issue 13: the UID checkpoint is written in the transaction that files the message (one commit, not two).
+    A process that dies after that commit, before the message is marked on the server, does not read it again
+    on restart: it marks it."""
+    from mailbot.inbound.sources.imap import ImapSource
+    from mailbot.storage.models import MailboxState
+    from tests.conftest import Board, write_settings
+
+    settings = write_settings(tmp_path, database_url, dovecot.url, smtp_sink.url)
+    first = Board(settings, dovecot, smtp_sink, clock)
+    first.send(*[samples.build("gmail", sender=AUTHOR, to=BOARD, subject=f"Tin số {n}", text=f"Tin {n}\n\n{SIGNATURE}")
+                 for n in range(3)])
+
+    class Killed(BaseException):
+        """What kill -9 leaves: no handler runs, nothing after it."""
+
+    real = ImapSource.done
+
+    def die_on_the_second(self, key):
+        if key == "2":
+            raise Killed
+        real(self, key)
+
+    monkeypatch.setattr(ImapSource, "done", die_on_the_second)
+    with pytest.raises(Killed):
+        first.worker.run_pass()
+    monkeypatch.setattr(ImapSource, "done", real)
+    with first.transaction() as s:
+        [state] = s.scalars(select(MailboxState)).all()
+        assert (state.last_uid, state.flagged_uid) == (2, 1)   # filed and checkpointed; the mark owed
+    assert [DONE_KEYWORD in f for _, f in sorted(dovecot.flags().items())] == [True, False, False]
+    first.worker.source.close()
+    first.app.close()
+
+    again = Board(settings, dovecot, smtp_sink, clock)
+    assert again.run_once().counts == {"filed": 1}   # message 3 only: message 2 is not read twice
+    assert all(DONE_KEYWORD in f for f in dovecot.flags().values())
+    with again.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Article)) == 3
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 3
+    assert len(smtp_sink.to(AUTHOR[1])) == 3
+    again.run_once()
+    with again.transaction() as s:
+        [state] = s.scalars(select(MailboxState)).all()
+        assert (state.last_uid, state.flagged_uid) == (3, 3)
+    again.close()
 
 
 def test_first_start_on_a_full_mailbox_asks_then_skips_or_processes(tmp_path, database_url, dovecot, smtp_sink, clock):

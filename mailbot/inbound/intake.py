@@ -153,8 +153,13 @@ class Intake:
             rules.Action.QUESTION_FOLLOW_UP: self._question_follow_up,
         }
 
-    def process(self, message: bytes | RawMessage, source: str = "", arrived: datetime | None = None) -> Outcome:
+    def process(self, message: bytes | RawMessage, source: str = "", arrived: datetime | None = None,
+                checkpoint: Callable[[Session], None] | None = None) -> Outcome:
         """Take one raw message. Idempotent: the same bytes twice have one effect.
+
+        `checkpoint` is the source's record that it is past this message (mailbot.inbound.sources.Source.record):
+        written in the transaction that ends the message, whichever it is (filed, held, already stored), and in
+        none that fails.
 
         A large message comes as a spool file (RawMessage): it is archived by copying and parsed without being
         held whole (mailbot.mail.message.parse_raw). `arrived` is when the source says the message reached the
@@ -171,15 +176,17 @@ class Intake:
         with self.db.transaction() as s:
             existing = self._stored(s, sha)
             if existing:
+                if checkpoint:
+                    checkpoint(s)
                 return existing
             tries = self._count_try(s, sha)
         limits = self.agency.limits
         if tries.attempts > limits.attempts:
-            return self._hold_poison(raw, sha, source, tries, arrived)
+            return self._hold_poison(raw, sha, source, tries, arrived, checkpoint)
         for attempt in (1, 2):
             started = time.monotonic()
             try:
-                outcome = self._process(raw, sha, source, arrived)
+                outcome = self._process(raw, sha, source, arrived, checkpoint)
             except Exception as exc:
                 if is_unavailable(exc):
                     # The database went away, not the message: nothing was committed, and the caller
@@ -192,7 +199,7 @@ class Intake:
                 log.error("intake failed; message held", extra={"sha256": sha, "source": source,
                                                                 "error": type(exc).__name__,
                                                                 "where": where(exc)})
-                return self._hold_after_error(raw, sha, source, exc, arrived)
+                return self._hold_after_error(raw, sha, source, exc, arrived, checkpoint)
             seconds = time.monotonic() - started
             metrics.INTAKE.labels(self.agency.slug, str(outcome.disposition)).inc()
             metrics.INTAKE_SECONDS.labels(self.agency.slug, str(outcome.disposition)).observe(seconds)
@@ -218,12 +225,12 @@ class Intake:
         return row
 
     def _hold_poison(self, raw: RawMessage, sha: str, source: str, tries: IntakeAttempt,
-                     arrived: datetime | None) -> Outcome:
+                     arrived: datetime | None, checkpoint: Callable[[Session], None] | None) -> Outcome:
         log.warning("message held by the poison guard", extra={"sha256": sha, "attempts": tries.attempts - 1})
         outcome = self._hold_row(raw, sha, source, "poison-message",
                                  f"thư đã được thử xử lý {tries.attempts - 1} lần không thành ({tries.problem}); "
                                  "mailbot không đọc lại thư này, thư gốc đã được lưu, cần quản trị viên xem",
-                                 arrived)
+                                 arrived, checkpoint)
         return outcome
 
     def _forget_tries(self, s: Session, sha: str) -> None:
@@ -276,7 +283,8 @@ class Intake:
             prepared = replace(prepared, authentication=self.authenticator.verdict(raw.read(), prepared.msg))
         return prepared
 
-    def _process(self, raw: RawMessage, sha: str, source: str, arrived: datetime | None) -> Outcome:
+    def _process(self, raw: RawMessage, sha: str, source: str, arrived: datetime | None,
+                 checkpoint: Callable[[Session], None] | None = None) -> Outcome:
         now = self.now()
         prepared = self._read(raw)
         came = arrival.arrival(arrived, prepared.msg, now)
@@ -284,6 +292,8 @@ class Intake:
             log.info("arrival time chosen", extra={"sha256": sha, "source_time": arrived and arrived.isoformat(),
                                                    "arrived": came.at.isoformat()})
         with self.db.transaction() as s:
+            if checkpoint:
+                checkpoint(s)
             existing = self._stored(s, sha)
             if existing:
                 return existing
@@ -381,17 +391,19 @@ class Intake:
         return Outcome(row.id, row.disposition, row.rule, row.reason, self._reference_of(s, row), False)
 
     def _hold_after_error(self, raw: RawMessage, sha: str, source: str, exc: Exception,
-                          arrived: datetime | None) -> Outcome:
+                          arrived: datetime | None, checkpoint: Callable[[Session], None] | None) -> Outcome:
         outcome = self._hold_row(raw, sha, source, "internal-error",
                                  f"lỗi khi xử lý thư ({type(exc).__name__} tại {where(exc)}); "
-                                 "thư gốc đã được lưu, cần quản trị viên xem", arrived)
+                                 "thư gốc đã được lưu, cần quản trị viên xem", arrived, checkpoint)
         return outcome
 
     def _hold_row(self, raw: RawMessage, sha: str, source: str, rule: str, reason: str,
-                  arrived: datetime | None = None) -> Outcome:
+                  arrived: datetime | None = None, checkpoint: Callable[[Session], None] | None = None) -> Outcome:
         """A row for a message that is not read (its bytes are kept); its arrival is the source's time, unchecked
         (a replay reads the message and checks it then)."""
         with self.db.transaction() as s:
+            if checkpoint:
+                checkpoint(s)
             self._forget_tries(s, sha)   # held (or stored meanwhile) for good: its tries are over
             existing = self._stored(s, sha)
             if existing:

@@ -53,13 +53,16 @@ class AgencyRow(Base):
 
 
 class MailboxState(Base):
-    """IMAP checkpoint: the last UID fully handled under one UIDVALIDITY."""
+    """IMAP checkpoint: the last UID fully handled under one UIDVALIDITY (moved in the transaction that files
+    the message), and the UID up to which each handled message also carries the keyword on the server (set
+    after that commit; what lies between the two is marked when the mailbox is next opened)."""
 
     __tablename__ = "mailbox_state"
     agency: Mapped[str] = mapped_column(ForeignKey("agencies.slug"), primary_key=True)
     mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
+    flagged_uid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[datetime]
 
 

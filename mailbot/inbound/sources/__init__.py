@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
+from sqlalchemy.orm import Session
+
 from mailbot.mail.raw import RawMessage
 
 
@@ -33,6 +35,10 @@ class Source(Protocol):
 
     def pending(self) -> Iterator[Pending]:
         """Messages not yet handled, oldest first."""
+
+    def record(self, s: Session, key: str) -> None:
+        """Write down, in the caller's transaction (the one that files the message), that the source is past
+        `key` (IMAP: the UID checkpoint); nothing where done() is the record itself (Maildir)."""
 
     def done(self, key: str) -> None:
         """Mark a message handled; called only after its database commit."""

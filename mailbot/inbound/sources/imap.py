@@ -14,6 +14,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailbot.config import Endpoint
 from mailbot.inbound.sources import BacklogDecisionNeeded, Pending
@@ -49,29 +50,39 @@ class PlaintextRefused(ConnectionError):
 
 
 class Checkpoints:
-    """The last UID handled per mailbox, in the database, so a restart resumes where it stopped."""
+    """The last UID handled per mailbox, in the database, so a restart resumes where it stopped; and the UID up
+    to which the handled messages carry DONE_KEYWORD on the server."""
 
     def __init__(self, db: Database, agency: str):
         self.db = db
         self.agency = agency
 
-    def get(self, mailbox: str) -> tuple[int, int] | None:
+    def get(self, mailbox: str) -> tuple[int, int, int] | None:
+        """(UIDVALIDITY, last UID handled, last UID up to which all are marked), or None for a new mailbox."""
         with self.db.transaction() as s:
             row = s.get(MailboxState, (self.agency, mailbox))
-            return (row.uidvalidity, row.last_uid) if row else None
+            return (row.uidvalidity, row.last_uid, row.flagged_uid) if row else None
 
     def set(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        """A checkpoint of its own (a first start, a rebuilt mailbox): nothing up to it is owed a mark."""
         with self.db.transaction() as s:
-            row = s.get(MailboxState, (self.agency, mailbox))
-            now = datetime.now(timezone.utc)
-            if row is None:
-                s.add(MailboxState(agency=self.agency, mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid,
-                                   updated_at=now))
-            else:
-                # Never backwards under the same UIDVALIDITY: a process that lost the mailbox's lease may
-                # still record a UID the new holder has passed.
-                last = max(last_uid, row.last_uid) if row.uidvalidity == uidvalidity and last_uid else last_uid
-                row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, max(last, 0), now
+            self.write(s, mailbox, uidvalidity, last_uid, last_uid)
+
+    def write(self, s: Session, mailbox: str, uidvalidity: int, last_uid: int, flagged_uid: int) -> None:
+        """In the caller's transaction: for intake, the one that files the message."""
+        row = s.get(MailboxState, (self.agency, mailbox))
+        now = datetime.now(timezone.utc)
+        if row is None:
+            s.add(MailboxState(agency=self.agency, mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid,
+                               flagged_uid=min(flagged_uid, last_uid), updated_at=now))
+            return
+        if row.uidvalidity == uidvalidity and last_uid:
+            # Never backwards under the same UIDVALIDITY: a process that lost the mailbox's lease may still
+            # record a UID the new holder has passed.
+            last_uid = max(last_uid, row.last_uid)
+            flagged_uid = max(flagged_uid, row.flagged_uid)
+        row.uidvalidity, row.last_uid, row.updated_at = uidvalidity, max(last_uid, 0), now
+        row.flagged_uid = max(0, min(flagged_uid, row.last_uid))
 
     def all(self) -> list[MailboxState]:
         with self.db.transaction() as s:
@@ -96,6 +107,7 @@ class ImapSource:
         self._idling: int | None = None   # the thread waiting in IDLE on this connection, if one is
         self.uidvalidity = 0
         self.last_uid = 0
+        self.flagged_uid = 0   # every message handled up to this UID carries DONE_KEYWORD
 
     def _ensure(self) -> IMAPClient:
         if self.client is None:
@@ -112,17 +124,18 @@ class ImapSource:
             state = self.checkpoints.get(self.key)
             if state is not None and state[0] == self.uidvalidity:
                 self.last_uid = state[1]
+                self._mark_owed(client, state[2])
             elif state is not None:
                 # The mailbox was rebuilt: read it all again; bytes already stored make repeats no-ops.
                 log.warning("UIDVALIDITY changed; rereading mailbox", extra={"mailbox": self.key})
-                self.last_uid = 0
+                self.last_uid = self.flagged_uid = 0
                 self.checkpoints.set(self.key, self.uidvalidity, 0)
             else:
                 count = int(info.get(b"EXISTS", 0))
                 if count and self.backlog == "ask":
                     self.close()
                     raise BacklogDecisionNeeded(count, self.key)
-                self.last_uid = uidnext - 1 if self.backlog == "skip" else 0
+                self.last_uid = self.flagged_uid = uidnext - 1 if self.backlog == "skip" else 0
                 self.checkpoints.set(self.key, self.uidvalidity, self.last_uid)
         return self.client
 
@@ -180,12 +193,29 @@ class ImapSource:
             raise
         return RawMessage(path=path, size=offset)
 
+    def record(self, s: Session, key: str) -> None:
+        """The checkpoint past `key`, written in the transaction that files the message: one commit for both,
+        and a crash can no longer fall between them. Its keyword follows (done)."""
+        self.checkpoints.write(s, self.key, self.uidvalidity, int(key), self.flagged_uid)
+
     def done(self, key: str) -> None:
         uid = int(key)
+        self.last_uid = max(self.last_uid, uid)
         client = self._ensure()
         client.add_flags([uid], [DONE_KEYWORD], silent=True)
-        self.last_uid = max(self.last_uid, uid)
-        self.checkpoints.set(self.key, self.uidvalidity, self.last_uid)
+        self.flagged_uid = max(self.flagged_uid, uid)   # the next record() writes it down
+
+    def _mark_owed(self, client: IMAPClient, flagged_uid: int) -> None:
+        """The keyword for messages handled after the last one known marked: the one whose commit a crash or a
+        dropped connection separated from its keyword (a handful at most)."""
+        if flagged_uid < self.last_uid:
+            owed = client.search(["UID", f"{flagged_uid + 1}:{self.last_uid}"])
+            owed = [u for u in owed if flagged_uid < u <= self.last_uid]
+            if owed:
+                client.add_flags(owed, [DONE_KEYWORD], silent=True)
+                log.info("handled messages marked on reconnecting", extra={"mailbox": self.key, "count": len(owed)})
+            self.checkpoints.set(self.key, self.uidvalidity, self.last_uid)
+        self.flagged_uid = self.last_uid
 
     def wait(self, timeout: float) -> str:
         client = self._ensure()

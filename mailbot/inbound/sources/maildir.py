@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from mailbot.inbound.sources import Pending
 from mailbot.mail.raw import RawMessage
 
@@ -38,6 +40,9 @@ class MaildirSource:
                 continue
             raw = RawMessage(path=entry, size=size, owned=False) if size > self.large_bytes else entry.read_bytes()
             yield Pending(name, raw, delivered_at(name, mtime))
+
+    def record(self, s: Session, key: str) -> None:
+        pass   # the move into cur/ (done) is the record: a crash before it means a no-op repeat
 
     def done(self, key: str) -> None:
         # Into cur/ with no flags: read by mailbot, still unread for a person looking in.
