@@ -7,7 +7,9 @@ the floor any IMAP intake stands on. Then `mailbot run --once` takes in the othe
 an SMTP sink answering, start-up included; its wall time is also given without the start-up of an empty
 pass. Both runs in one process tree, one after the other, on the same machine.
 
-Run by hand: .venv/bin/python bench/imap_intake.py [N]. Not a test: numbers depend on the machine.
+Run by hand: .venv/bin/python bench/imap_intake.py [N] [--postgres]. With --postgres, mailbot's database is a
+fresh one on the local PostgreSQL cluster (started if need be, as the tests do) instead of SQLite. Not a test:
+numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -80,7 +82,24 @@ def mailbot_once(config: Path) -> tuple[float, float, str]:
     return took, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), done.stdout.strip()
 
 
-def main(n: int) -> None:
+def fresh_database(postgres: bool, where: Path) -> str:
+    if not postgres:
+        return f"sqlite:///{where / 'db.sqlite3'}"
+    from sqlalchemy import create_engine, text
+
+    from tests.servers import postgres_admin_url
+
+    admin = postgres_admin_url()
+    name = f"mailbot_bench_{os.getpid()}_{where.name}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin.rsplit("/", 1)[0] + f"/{name}"
+
+
+def main(n: int, postgres: bool = False) -> None:
     rnd = random.Random(13)
     raws = [submission(i, rnd) for i in range(n)]
     print(f"{n} submissions of {sum(map(len, raws)) // n // 1024} KB on average")
@@ -95,12 +114,13 @@ def main(n: int) -> None:
               f"{1000 * bare_cpu / count:.0f} ms CPU a message")
         tmp = Path(tempfile.mkdtemp(prefix="mailbot-bench-"))
         (tmp / "empty").mkdir()
-        empty = settings_file(tmp / "empty", f"sqlite:///{tmp / 'empty' / 'db.sqlite3'}", empty_box, sink)
+        empty = settings_file(tmp / "empty", fresh_database(postgres, tmp / "empty"), empty_box, sink)
         start_wall, _, _ = mailbot_once(empty.source)   # start-up, migration, one empty pass
         (tmp / "full").mkdir()
-        full = settings_file(tmp / "full", f"sqlite:///{tmp / 'full' / 'db.sqlite3'}", mailbot_box, sink)
+        full = settings_file(tmp / "full", fresh_database(postgres, tmp / "full"), mailbot_box, sink)
         wall, cpu, summary = mailbot_once(full.source)
-        print(f"mailbot run --once (SQLite, answers sent to the sink): {n / wall:.1f} msg/s with start-up, "
+        store = "PostgreSQL" if postgres else "SQLite"
+        print(f"mailbot run --once ({store}, answers sent to the sink): {n / wall:.1f} msg/s with start-up, "
               f"{n / (wall - start_wall):.1f} msg/s without ({start_wall:.1f} s for an empty pass); "
               f"{1000 * cpu / n:.0f} ms CPU a message; {summary}")
         print(f"ratio mailbot / bare loop: {(n / (wall - start_wall)) / (count / bare_wall):.2f} "
@@ -111,4 +131,5 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    args = [a for a in sys.argv[1:] if a != "--postgres"]
+    main(int(args[0]) if args else 200, postgres="--postgres" in sys.argv[1:])
