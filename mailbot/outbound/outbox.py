@@ -24,7 +24,7 @@ from typing import Protocol
 
 import aiosmtplib
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from mailbot.config import Agency, DeliverySettings, Endpoint
 from mailbot.outbound.render import serialise
@@ -334,7 +334,8 @@ def _record(db: Database, m: Outgoing, attempt: Attempt, now: datetime, policy: 
     with db.transaction() as s:
         ours = next_id is None or s.scalar(select(OutboxMessage.claimed_by).where(
             OutboxMessage.id == next_id)) == claimer
-        row = s.get_one(OutboxMessage, m.id)
+        # Not the mail itself (up to the size of its files): this transaction holds SQLite's one write lock.
+        row = s.get_one(OutboxMessage, m.id, options=[defer(OutboxMessage.raw)])
         deliveries = {a: dict(row.deliveries.get(a, {"state": PENDING})) for a in row.recipients}
         stamp = now.isoformat()
         for a in attempt.accepted:
