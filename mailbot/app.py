@@ -297,7 +297,7 @@ class Worker:
                             assert admission is not None
                         # Both on their first try: this one is read while the one before it is filed.
                         reading = reader.submit(self.intake.read, admission) \
-                            if filing is not None and admission.in_memory else None
+                            if filing is not None and admission.first_try and admission.in_memory else None
                         if filing is not None:
                             file(*filing)
                         filing = (key, admission, reading)

@@ -418,6 +418,38 @@ def test_a_database_outage_while_one_is_filed_does_not_count_against_the_one_rea
     assert counted == [("first", 1), ("second", 1), ("first", 1), ("second", 1)]
 
 
+def test_only_a_message_never_tried_is_admitted_to_be_read_ahead(board, monkeypatch):
+    """A try a database outage cut short is not a try, any other is: a message killed once and then cut short
+    is read alone, after the message in hand; one only cut short may still be read ahead."""
+    from sqlalchemy.exc import OperationalError
+
+    from mailbot.inbound.intake import Intake
+
+    intake = board.worker.intake
+    killed_then_cut, only_cut = plain(body="Tin bị dừng rồi gián đoạn."), plain(body="Tin chỉ bị gián đoạn.")
+    real = Intake._process
+    plan = {killed_then_cut: [KeyboardInterrupt(), OperationalError("COMMIT", {}, Exception("gone"))],
+            only_cut: [OperationalError("COMMIT", {}, Exception("gone"))]}
+
+    def failing(self, raw, *args):
+        for message, failures in plan.items():
+            if raw.read() == message and failures:
+                raise failures.pop(0)
+        return real(self, raw, *args)
+
+    monkeypatch.setattr(Intake, "_process", failing)
+    for message in (killed_then_cut, killed_then_cut, only_cut):
+        with pytest.raises((KeyboardInterrupt, OperationalError)):
+            intake.process(message)
+    assert intake.admit(killed_then_cut, first_only=True) is None
+    ahead = intake.admit(only_cut, first_only=True)
+    assert ahead is not None and ahead.first_try
+    assert intake.settle(ahead).disposition == "filed"
+    alone = intake.admit(killed_then_cut)
+    assert alone is not None and not alone.first_try
+    assert intake.settle(alone).disposition == "filed"
+
+
 def test_work_past_its_time_shows_in_the_health_report():
     health = Health()
     with health.busy("intake of test", allowed=0):

@@ -214,7 +214,8 @@ class Intake:
             if existing:
                 return None if first_only else Admission(raw, sha, source, arrived, checkpoint, stored=existing)
             tried = s.get(IntakeAttempt, (self.agency.slug, sha))
-            if first_only and tried is not None and sha not in self._cut_short:
+            # A try a database outage cut short is not a try; any other earlier one is.
+            if first_only and tried is not None and (sha not in self._cut_short or tried.attempts > 1):
                 return None
             tries = self._count_try(s, sha)
         return Admission(raw, sha, source, arrived, checkpoint, tries=tries)
