@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -24,7 +23,7 @@ from mailbot.articles.notices import ArticleNotices
 from mailbot.articles.review import Review
 from mailbot.cases.filer import Filer
 from mailbot.config import Agency, DeliverySettings, ServiceSettings, Settings
-from mailbot.inbound.intake import Admission, Intake, Outcome, Prepared
+from mailbot.inbound.intake import Intake
 from mailbot.inbound.sources import BacklogDecisionNeeded, Source
 from mailbot.inbound.sources.imap import Checkpoints, ImapSource, PlaintextRefused
 from mailbot.inbound.sources.maildir import MaildirSource
@@ -248,98 +247,32 @@ class Worker:
 
     def run_pass(self, progress: Callable[[int, str], None] | None = None,
                  report: PassReport | None = None) -> PassReport:
-        """Take every pending message, then send what is due. Counts go into `report` as they happen.
-
-        Each message is read (parsed, its files checked, a Word file's text taken in the extraction child)
-        while the one before it is filed: the two overlap where the child works and the disk syncs. The poison
-        guard stays exact: a message is read ahead only when it and the one being filed are both on their first
-        try, so after a crash each of the two is tried alone; a try a pass could not finish for another reason
-        (the database, the mailbox) does not count against the message read ahead."""
+        """Take every pending message, then send what is due. Counts go into `report` as they happen."""
         report = report or PassReport(self.agency.slug)
         started = time.monotonic()
-        busy = (f"intake of {self.agency.slug}", self.agency.limits.message_seconds)
-        unsettled: list[Admission] = []   # admitted (their try counted), not yet handed to settle
-        taken = 0
-        filing: tuple[str, Admission, Future[Prepared] | None] | None = None   # the next to file, its reading
-
-        def admit(key: str, raw: bytes | RawMessage, arrived: datetime | None, first_only: bool) -> Admission | None:
-            try:
-                admission = self.intake.admit(raw, source=f"{self.source.name}#{key}", arrived=arrived,
-                                              checkpoint=partial(self.source.record, key=key), first_only=first_only)
-            except BaseException:
-                if isinstance(raw, RawMessage):
-                    raw.discard()
-                raise
-            if admission is not None:
-                unsettled.append(admission)
-            return admission
-
-        def file(key: str, admission: Admission, reading: Future[Prepared] | None) -> None:
-            nonlocal taken
-            unsettled.remove(admission)
-            outcome = self._settle(key, admission, reading, report)
-            taken += 1
+        for n, (key, raw, arrived) in enumerate(self.source.pending(), start=1):
+            if self._lost.is_set():
+                raise LeaseLost(self.lease_name)
+            with self.health.busy(f"intake of {self.agency.slug}", self.agency.limits.message_seconds):
+                try:
+                    outcome = self.intake.process(raw, source=f"{self.source.name}#{key}", arrived=arrived,
+                                                  checkpoint=partial(self.source.record, key=key))
+                finally:
+                    if isinstance(raw, RawMessage):
+                        raw.discard()   # a spool file of the source's (archived by now, or fetched again)
+            report.add(outcome.disposition if outcome.new else "already stored")
+            self.source.done(key)  # after the commit that moved the checkpoint; what a crash leaves, it marks later
+            if self._dispatcher is not None:
+                self._dispatcher.kick()
+            self.health.read(self.agency.slug, self.service.mailbox_stale_seconds)
             if progress:
-                progress(taken, outcome.disposition)
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"reader-{self.agency.slug}") as reader:
-            try:
-                for key, raw, arrived in self.source.pending():
-                    if self._lost.is_set():
-                        raise LeaseLost(self.lease_name)
-                    with self.health.busy(*busy):
-                        admission = admit(key, raw, arrived, first_only=filing is not None)
-                        if admission is None:   # tried before, or stored: alone, once the one in hand is filed
-                            assert filing is not None
-                            file(*filing)
-                            filing = None
-                            admission = admit(key, raw, arrived, first_only=False)
-                            assert admission is not None
-                        # Both on their first try: this one is read while the one before it is filed.
-                        reading = reader.submit(self.intake.read, admission) \
-                            if filing is not None and admission.first_try and admission.in_memory else None
-                        if filing is not None:
-                            file(*filing)
-                        filing = (key, admission, reading)
-                        if not admission.first_try:   # filed before the next message is counted
-                            file(*filing)
-                            filing = None
-                if filing is not None:
-                    with self.health.busy(*busy):
-                        file(*filing)
-            except Exception:
-                for admission in unsettled:   # not their fault: the database, the mailbox, the lease
-                    self.intake.abandon(admission)
-                raise
-            finally:
-                for admission in unsettled:
-                    admission.raw.discard()
+                progress(n, outcome.disposition)
         report.intake_seconds += time.monotonic() - started
         sent, failed = self.send_due()   # the reminders due now, then the outbox (or its sender thread)
         report.sent += sent
         report.failed += failed
         metrics.LAST_PASS.labels(self.agency.slug).set_to_current_time()
         return report
-
-    def _settle(self, key: str, admission: Admission, reading: Future[Prepared] | None,
-                report: PassReport) -> Outcome:
-        """File an admitted message (with what reading it ahead gave, or raised), then mark it done."""
-        prepared: Prepared | BaseException | None = None
-        if reading is not None:
-            try:
-                prepared = reading.result()
-            except BaseException as exc:  # noqa: BLE001 - settle() treats it as its own reading's failure
-                prepared = exc
-        try:
-            outcome = self.intake.settle(admission, prepared)
-        finally:
-            admission.raw.discard()   # a spool file of the source's (archived by now, or fetched again)
-        report.add(outcome.disposition if outcome.new else "already stored")
-        self.source.done(key)  # after the commit that moved the checkpoint; what a crash leaves, it marks later
-        if self._dispatcher is not None:
-            self._dispatcher.kick()
-        self.health.read(self.agency.slug, self.service.mailbox_stale_seconds)
-        return outcome
 
     def deliver(self, keep_going: Callable[[], bool] = lambda: True) -> outbox.Delivered:
         """Send what the outbox holds until nothing is due (or `keep_going` says stop); then tell the

@@ -230,15 +230,15 @@ def test_mail_that_comes_during_a_pass_is_read_without_waiting_for_the_next(boar
     worker = board.app.worker(board.agency, backlog="process")
     worker.service = dataclasses_replace(worker.service, lease_seconds=600)   # IDLE renewed every 200 s
     second = samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin mới thứ hai", text=f"Tin.\n\n{SIGNATURE}")
-    settle, delivered = worker.intake.settle, []
+    process, delivered = worker.intake.process, []
 
-    def settle_and_deliver_another(*args, **kwargs):
-        outcome = settle(*args, **kwargs)
+    def process_and_deliver_another(raw, **kwargs):
+        outcome = process(raw, **kwargs)
         if not delivered:
             delivered.append(board.dovecot.deliver(second))   # arrives after this pass searched the mailbox
         return outcome
 
-    worker.intake.settle = settle_and_deliver_another
+    worker.intake.process = process_and_deliver_another
     board.dovecot.deliver(samples.build("gmail", sender=AUTHOR, to=BOARD, subject="Tin mới", text=f"Tin.\n\n{SIGNATURE}"))
     thread = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"wait": 600}, daemon=True)
     thread.start()

@@ -24,7 +24,7 @@ from mailbot.logs import KeyValueFormatter
 from mailbot.mail.attachments import inspect, pdf_active_content
 from mailbot.mail.message import MAX_THREAD_IDS, decode_header_value, html_depth, msgids, parse
 from mailbot.mail.vntext import decode_bytes
-from mailbot.storage.models import Article, Attachment, InboundMessage, IntakeAttempt, OutboxMessage
+from mailbot.storage.models import Attachment, InboundMessage, IntakeAttempt, OutboxMessage
 from tests import samples
 from tests.conftest import BOARD, write_settings
 
@@ -335,119 +335,6 @@ def test_a_message_that_kills_intake_twice_is_held_and_the_mailbox_moves_on(boar
         held = s.scalars(select(InboundMessage).where(InboundMessage.rule == "poison-message")).one()
         assert "đã được thử xử lý 2 lần" in held.reason and "dừng giữa chừng" in held.reason
         assert s.scalar(select(func.count()).select_from(IntakeAttempt)) == 0
-
-
-def archived(board, sha: str) -> bytes:
-    return board.worker.intake.raw_store.path(sha, ".eml").read_bytes()
-
-
-def test_a_message_read_ahead_beside_one_that_kills_intake_is_not_blamed_for_it(board, monkeypatch):
-    """Issue 13: a message is read while the one before it is filed. When the process dies filing the first,
-    both had a try counted; each is then tried alone, so the poison guard holds the one that kills and files
-    the one read beside it."""
-    from mailbot.inbound.intake import Intake
-
-    killer, neighbour = plain(body="Thư làm tiến trình dừng khi lưu."), plain(body="Tin đọc trước bên cạnh.")
-    real_process, real_read = Intake._process, Intake.read
-    read_by: list[str] = []
-
-    def dies_filing(self, raw, *args):
-        if "dừng khi lưu".encode() in raw.read():
-            raise KeyboardInterrupt   # stands in for a kill while it is filed
-        return real_process(self, raw, *args)
-
-    def read_watched(self, admission):
-        read_by.append(threading.current_thread().name)
-        return real_read(self, admission)
-
-    def tries() -> dict[str, int]:
-        with board.transaction() as s:
-            rows = s.execute(select(IntakeAttempt.raw_sha256, IntakeAttempt.attempts)).all()
-        return {named(sha): n for sha, n in rows}
-
-    def named(sha: str) -> str:
-        return "killer" if "dừng khi lưu".encode() in archived(board, sha) else "neighbour"
-
-    monkeypatch.setattr(Intake, "_process", dies_filing)
-    monkeypatch.setattr(Intake, "read", read_watched)
-    board.send(killer, neighbour)
-    with pytest.raises(KeyboardInterrupt):
-        board.run_once()
-    assert read_by == ["reader-stp_0"]              # the neighbour, read ahead while the killer was filed
-    assert tries() == {"killer": 1, "neighbour": 1}
-    with pytest.raises(KeyboardInterrupt):
-        board.run_once()                              # the killer alone: the neighbour is not counted again
-    assert tries() == {"killer": 2, "neighbour": 1}
-    report = board.run_once()
-    assert report.counts == {"held": 1, "filed": 1}
-    with board.transaction() as s:
-        rows = dict(s.execute(select(InboundMessage.rule, InboundMessage.raw_sha256)).all())
-        assert named(rows["poison-message"]) == "killer"
-        assert s.scalar(select(func.count()).select_from(Article)) == 1
-        assert s.scalar(select(func.count()).select_from(IntakeAttempt)) == 0
-
-
-def test_a_database_outage_while_one_is_filed_does_not_count_against_the_one_read_ahead(board, monkeypatch):
-    from sqlalchemy.exc import OperationalError
-
-    from mailbot.inbound.intake import Intake
-
-    first, second = plain(body="Tin thứ nhất."), plain(body="Tin thứ hai, đọc trước.")
-    real_process, real_count = Intake._process, Intake._count_try
-    outage = [1]
-    counted: list[tuple[str, int]] = []
-
-    def flaky(self, raw, *args):
-        if outage and "thứ nhất".encode() in raw.read():
-            outage.pop()
-            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
-        return real_process(self, raw, *args)
-
-    def count_watched(self, s, sha):
-        row = real_count(self, s, sha)
-        counted.append((named(sha), row.attempts))
-        return row
-
-    def named(sha: str) -> str:
-        return "first" if "thứ nhất".encode() in archived(board, sha) else "second"
-
-    monkeypatch.setattr(Intake, "_process", flaky)
-    monkeypatch.setattr(Intake, "_count_try", count_watched)
-    board.send(first, second)
-    assert board.run_once().counts == {"filed": 2}   # the pass resumes after the outage
-    assert counted == [("first", 1), ("second", 1), ("first", 1), ("second", 1)]
-
-
-def test_only_a_message_never_tried_is_admitted_to_be_read_ahead(board, monkeypatch):
-    """A try a database outage cut short is not a try, any other is: a message killed once and then cut short
-    is read alone, after the message in hand; one only cut short may still be read ahead."""
-    from sqlalchemy.exc import OperationalError
-
-    from mailbot.inbound.intake import Intake
-
-    intake = board.worker.intake
-    killed_then_cut, only_cut = plain(body="Tin bị dừng rồi gián đoạn."), plain(body="Tin chỉ bị gián đoạn.")
-    real = Intake._process
-    plan = {killed_then_cut: [KeyboardInterrupt(), OperationalError("COMMIT", {}, Exception("gone"))],
-            only_cut: [OperationalError("COMMIT", {}, Exception("gone"))]}
-
-    def failing(self, raw, *args):
-        for message, failures in plan.items():
-            if raw.read() == message and failures:
-                raise failures.pop(0)
-        return real(self, raw, *args)
-
-    monkeypatch.setattr(Intake, "_process", failing)
-    for message in (killed_then_cut, killed_then_cut, only_cut):
-        with pytest.raises((KeyboardInterrupt, OperationalError)):
-            intake.process(message)
-    assert intake.admit(killed_then_cut, first_only=True) is None
-    ahead = intake.admit(only_cut, first_only=True)
-    assert ahead is not None and ahead.first_try
-    assert intake.settle(ahead).disposition == "filed"
-    alone = intake.admit(killed_then_cut)
-    assert alone is not None and not alone.first_try
-    assert intake.settle(alone).disposition == "filed"
 
 
 def test_work_past_its_time_shows_in_the_health_report():

@@ -389,17 +389,17 @@ def test_connection_dropped_mid_run_resumes_with_nothing_lost_or_repeated(board,
             for n in range(6)]
     board.send(*raws)
     intake = board.worker.intake
-    real = intake.settle
+    real = intake.process
     dropped = []
 
-    def settle_then_drop(*args, **kwargs):
-        outcome = real(*args, **kwargs)
+    def process_then_drop(raw, source="", arrived=None, checkpoint=None):
+        outcome = real(raw, source, arrived, checkpoint)
         if len(dropped) == 0 and outcome.reference == "BBT-2026-0003":
             # Committed, not yet flagged on the server: the worst moment to lose the connection.
             dropped.append(board.dovecot.drop_connections())
         return outcome
 
-    monkeypatch.setattr(intake, "settle", settle_then_drop)
+    monkeypatch.setattr(intake, "process", process_then_drop)
     report = board.run_once()
     assert dropped == [1]
     # The checkpoint moved with message 3's filing: it is not fetched again, and on reconnecting it is marked.

@@ -64,29 +64,6 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Admission:
-    """A message archived and its try counted, not yet read or filed (Intake.admit, then Intake.settle)."""
-
-    raw: RawMessage
-    sha: str
-    source: str
-    arrived: datetime | None
-    checkpoint: Callable[[Session], None] | None
-    stored: Outcome | None = None          # these bytes were taken in before: nothing to read
-    tries: IntakeAttempt | None = None     # this try, as counted
-
-    @property
-    def first_try(self) -> bool:
-        """Counted, and never tried before (or only by tries a database outage cut short)."""
-        return self.tries is not None and self.tries.attempts <= 1
-
-    @property
-    def in_memory(self) -> bool:
-        """Held as bytes (not a large message's spool file): reading it ahead costs no more than its size."""
-        return self.raw.path is None
-
-
-@dataclass(frozen=True)
 class Taken:
     """A message stored and decided on, as the action's handler gets it."""
 
@@ -194,16 +171,6 @@ class Intake:
         failed, crashed the process or ran over `limits.message_seconds` as often as `limits.attempts` is
         held without being read again, and the mailbox moves on.
         """
-        admission = self.admit(message, source, arrived, checkpoint)
-        assert admission is not None
-        return self.settle(admission)
-
-    def admit(self, message: bytes | RawMessage, source: str = "", arrived: datetime | None = None,
-              checkpoint: Callable[[Session], None] | None = None, first_only: bool = False) -> Admission | None:
-        """The first half of process(): the bytes archived and this try counted (committed before anything reads
-        the message). With `first_only`, only a message never tried before is counted; for one that was, or
-        is stored already, None, and nothing is written (the caller admits it again once nothing else is in
-        hand: a try of it is counted alone)."""
         raw = RawMessage.of(message)
         if raw.path is not None:
             sha, _ = self.raw_store.put_file(raw.path, ".eml")
@@ -212,46 +179,17 @@ class Intake:
         with self.db.transaction() as s:
             existing = self._stored(s, sha)
             if existing:
-                return None if first_only else Admission(raw, sha, source, arrived, checkpoint, stored=existing)
-            tried = s.get(IntakeAttempt, (self.agency.slug, sha))
-            # A try a database outage cut short is not a try; any other earlier one is.
-            if first_only and tried is not None and (sha not in self._cut_short or tried.attempts > 1):
-                return None
-            tries = self._count_try(s, sha)
-        return Admission(raw, sha, source, arrived, checkpoint, tries=tries)
-
-    def read(self, admission: Admission) -> Prepared:
-        """Read an admitted message (parse, checks, DKIM): what settle() would do first, done ahead, in another
-        thread while the message before it is filed."""
-        return self._read(admission.raw)
-
-    def abandon(self, admission: Admission) -> None:
-        """An admitted message the pass could not finish for a reason not its own (the database, the mailbox):
-        its counted try does not count against it."""
-        if admission.tries is not None:
-            self._cut_short.add(admission.sha)
-
-    def settle(self, admission: Admission, prepared: Prepared | BaseException | None = None) -> Outcome:
-        """The second half of process(): read the message (unless `prepared`: what read() gave or raised) and
-        file it, hold it or find it stored, with its checkpoint."""
-        raw, sha, source, arrived, checkpoint = (admission.raw, admission.sha, admission.source, admission.arrived,
-                                                 admission.checkpoint)
-        if admission.stored is not None:
-            if checkpoint:
-                with self.db.transaction() as s:
+                if checkpoint:
                     checkpoint(s)
-            return admission.stored
-        tries = admission.tries
-        assert tries is not None
+                return existing
+            tries = self._count_try(s, sha)
         limits = self.agency.limits
         if tries.attempts > limits.attempts:
             return self._hold_poison(raw, sha, source, tries, arrived, checkpoint)
         for attempt in (1, 2):
             started = time.monotonic()
             try:
-                if isinstance(prepared, BaseException):
-                    raise prepared
-                outcome = self._process(raw, sha, source, arrived, checkpoint, prepared)
+                outcome = self._process(raw, sha, source, arrived, checkpoint)
             except Exception as exc:
                 if is_unavailable(exc):
                     # The database went away, not the message: nothing was committed, and the caller
@@ -260,7 +198,6 @@ class Intake:
                     self._cut_short.add(sha)
                     raise
                 if isinstance(exc, IntegrityError) and attempt == 1:
-                    prepared = None
                     continue   # another process stored the same bytes meanwhile: the second try finds them
                 log.error("intake failed; message held", extra={"sha256": sha, "source": source,
                                                                 "error": type(exc).__name__,
@@ -367,9 +304,9 @@ class Intake:
         return parts.new or msg.text, msg.subject, None, parts
 
     def _process(self, raw: RawMessage, sha: str, source: str, arrived: datetime | None,
-                 checkpoint: Callable[[Session], None] | None = None, prepared: Prepared | None = None) -> Outcome:
+                 checkpoint: Callable[[Session], None] | None = None) -> Outcome:
         now = self.now()
-        prepared = prepared or self._read(raw)
+        prepared = self._read(raw)
         came = arrival.arrival(arrived, prepared.msg, now)
         if came.note:
             log.info("arrival time chosen", extra={"sha256": sha, "source_time": arrived and arrived.isoformat(),
