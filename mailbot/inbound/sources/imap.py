@@ -224,8 +224,15 @@ class ImapSource:
             return "poll interval"
         client.idle()
         self._idling = threading.get_ident()
+        deadline = time.monotonic() + min(timeout, IDLE_MAX)
         try:
-            responses = client.idle_check(timeout=min(timeout, IDLE_MAX))
+            while True:
+                # A keepalive ("* OK Still here", Dovecot's every imap_idle_notify_interval) is no news:
+                # waking for it only ran an empty pass and named the wrong reason.
+                got = client.idle_check(timeout=max(0.0, deadline - time.monotonic()))
+                responses = [r for r in got if not (isinstance(r, tuple) and r and r[0] == b"OK")]
+                if responses or not got or time.monotonic() >= deadline:
+                    break
         finally:
             self._idling = None
             closed = self.client is not client   # by another thread, under us
