@@ -45,6 +45,8 @@ def _serve(conn: Connection) -> None:
             answer = ("error", type(exc).__name__)
         try:
             conn.send(answer)
+        except OSError:   # the daemon went (killed) while we worked: nobody to answer
+            return
         except Exception as exc:  # noqa: BLE001 - a result that cannot be sent back is an error too
             conn.send(("error", type(exc).__name__))
 
