@@ -9,7 +9,6 @@ import io
 import logging
 import secrets
 import struct
-import threading
 import time
 import zipfile
 import zlib
@@ -387,44 +386,33 @@ def test_a_child_that_died_of_something_else_is_replaced_and_the_file_read():
 
 
 def test_files_are_checked_and_read_before_the_filing_transaction_opens(board, monkeypatch):
-    """Nothing slow holds the database: the file checks, the Word text and the editor's hints are worked out
-    before the transaction that files the message opens (in the thread that does them: intake reads one
-    message while it files the one before)."""
     from contextlib import contextmanager
 
     from mailbot.inbound import intake as intake_module
-    inside = threading.local()
+    open_transactions = []
     checked_inside: list[bool] = []
-    hinted_inside: list[bool] = []
     real_transaction, real_inspect = type(board.app.db).transaction, intake_module.files.inspect
-    real_hints = intake_module.hints.for_article
 
     @contextmanager
     def counted(self):
-        inside.depth = getattr(inside, "depth", 0) + 1
+        open_transactions.append(1)
         try:
             with real_transaction(self) as s:
                 yield s
         finally:
-            inside.depth -= 1
+            open_transactions.pop()
 
     def inspect_watched(*args, **kwargs):
-        checked_inside.append(getattr(inside, "depth", 0) > 0)
+        checked_inside.append(bool(open_transactions))
         return real_inspect(*args, **kwargs)
-
-    def hints_watched(*args, **kwargs):
-        hinted_inside.append(getattr(inside, "depth", 0) > 0)
-        return real_hints(*args, **kwargs)
 
     monkeypatch.setattr(type(board.app.db), "transaction", counted)
     monkeypatch.setattr(intake_module.files, "inspect", inspect_watched)
-    monkeypatch.setattr(intake_module.hints, "for_article", hints_watched)
     raw = samples.build("gmail", sender=("Nguyễn Văn An", "an.nv@binhphuoc.gov.vn"), to=BOARD, subject="Tin",
                         text=f"Tin.\n\n{SIGNATURE}", files=(
                             samples.File("tin.docx", DOCX, samples.docx_bytes("Tin", ["Nội dung tin."])),))
     assert board.say(raw).counts == {"filed": 1}
     assert checked_inside == [False]
-    assert hinted_inside == [False]   # once, and the filing took what it found
     with board.transaction() as s:
         assert "Nội dung tin." in s.scalars(select(Attachment.text_preview)).one()
 

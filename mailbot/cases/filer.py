@@ -10,8 +10,6 @@ from mailbot.mail.message import ParsedMessage
 from mailbot.storage.blobs import BlobStore
 from mailbot.storage.models import Article, Attachment, FileStatus, InboundMessage
 
-PREVIEW_CHARS = 20_000   # of a file's text kept on its row, for the editor and the hints
-
 
 class Filer:
     """Built once per agency by the App and handed to intake, review and questions."""
@@ -38,7 +36,7 @@ class Filer:
                 filename=filename[:500], declared_type=part.content_type, sniffed_type=verdict.sniffed,
                 kind=verdict.kind, size=len(part.data), sha256=digest, content_id=part.content_id[:500],
                 inline=part.inline, status=FileStatus.OK if verdict.ok else FileStatus.QUARANTINED, reason=verdict.reason,
-                text_preview=verdict.text[:PREVIEW_CHARS], signature=verdict.signature,
+                text_preview=verdict.text[:20000], signature=verdict.signature,
                 original_name=part.filename if part.filename and part.filename != filename else None,
                 version=version if version is not None else existing.get(filename, 0) + 1)
             s.add(row)

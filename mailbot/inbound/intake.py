@@ -21,7 +21,7 @@ from mailbot.articles import contributions, deadlines, filing, hints, sender, wo
 from mailbot.articles.notices import ArticleNotices, current_files
 from mailbot.articles.review import Review
 from mailbot.cases.authority import Result, find_token, tokens_in
-from mailbot.cases.filer import PREVIEW_CHARS, Filer
+from mailbot.cases.filer import Filer
 from mailbot.config import DEFAULT_LIMITS, Agency, IntakeSettings, LimitSettings, SignatureSettings
 from mailbot.inbound import arrival, rules
 from mailbot.logs import where
@@ -89,9 +89,6 @@ class Prepared:
     legacy_encoding: str | None
     title_unreadable: bool
     authentication: AuthVerdict | None = None   # for a reply carrying a token: whether its sender is authentic
-    # The editor's hints for the article this message would be filed as, worked out with the texts they were
-    # worked out from, before the transaction (the filing uses them when its texts are the same).
-    hints: tuple[tuple[str, ...], list[dict[str, Any]]] | None = None
 
 
 def prepare(msg: ParsedMessage, limits: LimitSettings = DEFAULT_LIMITS, intake: IntakeSettings | None = None,
@@ -283,25 +280,8 @@ class Intake:
         prepared = prepare(parse_raw(raw, limits, self.spool), limits, self.agency.intake, self.agency.signatures)
         if tokens_in(prepared.msg, self.agency):
             # DKIM signs the whole message: a reply carrying a token is read whole (replies are small)
-            return replace(prepared, authentication=self.authenticator.verdict(raw.read(), prepared.msg))
-        msg = prepared.msg
-        if not (msg.over_limit or msg.structure_problem):
-            # What a new article would show the editor, while no transaction holds the database.
-            texts = (self._authored(msg)[0], *(p.verdict.text[:PREVIEW_CHARS] for p in msg.attachments
-                                               if p.verdict is not None and p.verdict.ok))
-            prepared = replace(prepared, hints=(texts, hints.for_article(list(texts), self.agency.accepted_domains)))
+            prepared = replace(prepared, authentication=self.authenticator.verdict(raw.read(), prepared.msg))
         return prepared
-
-    def _authored(self, msg: ParsedMessage) -> tuple[str, str, reply.Forwarded | None, reply.Split]:
-        """(body, subject, the forwarded message, the body's parts) of the article `msg` would be filed as: a
-        focal point forwarding a colleague's article files the colleague's text."""
-        parts = reply.split(msg.text)
-        block = reply.forwarded_block(parts, msg.subject)
-        forwarded = reply.parse_forwarded(block) if block else None
-        if forwarded and forwarded.from_addr and forwarded.from_addr != msg.from_addr:
-            subject = msg.subject if filing.strip_subject(msg.subject) else forwarded.subject
-            return forwarded.body, subject, forwarded, parts
-        return parts.new or msg.text, msg.subject, None, parts
 
     def _process(self, raw: RawMessage, sha: str, source: str, arrived: datetime | None,
                  checkpoint: Callable[[Session], None] | None = None) -> Outcome:
@@ -539,11 +519,17 @@ class Intake:
     def _file(self, s: Session, t: Taken) -> str:
         inbound, prepared, now = t.inbound, t.prepared, t.now
         msg = prepared.msg
-        body, subject, forwarded, parts = self._authored(msg)
-        if forwarded:   # a focal point forwarding a colleague's article: the colleague is the author
+        parts = reply.split(msg.text)
+        block = reply.forwarded_block(parts, msg.subject)
+        forwarded = reply.parse_forwarded(block) if block else None
+        if forwarded and forwarded.from_addr and forwarded.from_addr != msg.from_addr:
+            # A focal point forwarding a colleague's article: the colleague is the author.
             author = sender.gather(forwarded.body, forwarded.from_addr, forwarded.from_name, self.agency)
+            body = forwarded.body
+            subject = msg.subject if filing.strip_subject(msg.subject) else forwarded.subject
         else:
             author = sender.gather(parts.new, msg.from_addr, msg.from_name, self.agency)
+            body, subject, forwarded = parts.new or msg.text, msg.subject, None
 
         article = Article(agency=self.agency.slug, reference="", status="", category="", title="",
                           body_text=body, author=author.as_dict(), submitter_email=msg.from_addr,
@@ -559,9 +545,7 @@ class Intake:
             self.agency, article.category, good)
         original = filing.original_missing(self.agency, article.category, good)
         article.sensitive = filing.marked_sensitive(subject)
-        texts = (body, *(a.text_preview for a in good))
-        article.hints = prepared.hints[1] if prepared.hints is not None and prepared.hints[0] == texts \
-            else hints.for_article(list(texts), self.agency.accepted_domains)
+        article.hints = hints.for_article([body, *(a.text_preview for a in good)], self.agency.accepted_domains)
         event = "filed_incomplete" if article.missing else "filed_unsigned" if original else "filed_complete"
         if event == "filed_unsigned":
             article.missing = ["signed_original"]
