@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.imap_intake import submission
 from tests import samples
 from tests.conftest import BOARD
-from tests.daemons import ENV, settings_file, stop
+from tests.daemons import ENV, scratch_database, settings_file, stop
 from tests.servers import Dovecot, Received, SinkHandler, SmtpSink, postgres_admin_url
 
 
@@ -61,20 +61,6 @@ def timed_sink() -> tuple[SmtpSink, TimedHandler]:
 def from_sender(raw: bytes, i: int) -> bytes:
     """The submission as sent by staff member i (one sender each, so each acknowledgement is told apart)."""
     return raw.replace(b"an.nv@binhphuoc.gov.vn", f"nv{i}@binhphuoc.gov.vn".encode())
-
-
-def database(tmp: Path, admin: str | None) -> str:
-    if admin is None:
-        return f"sqlite:///{tmp / 'db.sqlite3'}"
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_idle_{os.getpid()}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as c:
-        c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        c.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return admin.rsplit("/", 1)[0] + "/" + name
 
 
 def wait_for(handler: TimedHandler, rcpt: str, timeout: float) -> float | None:
@@ -153,7 +139,7 @@ def main() -> None:
     try:
         box, peer_box = server.add_user(), server.add_user()
         peer = bare_idle(peer_box, raws, gaps)
-        settings = settings_file(tmp, database(tmp, admin), box, sink, lease_seconds=60)
+        settings = settings_file(tmp, scratch_database(tmp, admin, f"bench_idle_{os.getpid()}"), box, sink, lease_seconds=60)
         with open(log, "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(settings.source), "--log-level",
                                      args.log_level, "run", "--backlog", "process"], env={**os.environ, **ENV},

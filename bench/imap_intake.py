@@ -31,8 +31,8 @@ from imapclient import IMAPClient
 
 from tests import samples
 from tests.conftest import BOARD
-from tests.daemons import ENV, settings_file
-from tests.servers import Dovecot, SmtpSink
+from tests.daemons import ENV, scratch_database, settings_file
+from tests.servers import Dovecot, SmtpSink, postgres_admin_url
 
 WORDS = ("Sở Tư pháp tổ chức hội nghị tổng kết công tác phổ biến giáo dục pháp luật năm 2026 tại hội trường "
          "với sự tham dự của lãnh đạo các phòng ban đơn vị trực thuộc và phòng tư pháp các huyện thị xã").split()
@@ -82,29 +82,13 @@ def mailbot_once(config: Path) -> tuple[float, float, str]:
     return took, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), done.stdout.strip()
 
 
-def fresh_database(postgres: bool, where: Path) -> str:
-    if not postgres:
-        return f"sqlite:///{where / 'db.sqlite3'}"
-    from sqlalchemy import create_engine, text
-
-    from tests.servers import postgres_admin_url
-
-    admin = postgres_admin_url()
-    name = f"mailbot_bench_{os.getpid()}_{where.name}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return admin.rsplit("/", 1)[0] + f"/{name}"
-
-
 def main(n: int, postgres: bool = False) -> None:
     rnd = random.Random(13)
     raws = [submission(i, rnd) for i in range(n)]
     print(f"{n} submissions of {sum(map(len, raws)) // n // 1024} KB on average")
     server = Dovecot().start()
     sink = SmtpSink().start()
+    admin = postgres_admin_url() if postgres else None
     try:
         bare_box, mailbot_box, empty_box = server.add_user(), server.add_user(), server.add_user()
         bare_box.deliver(*raws)
@@ -114,10 +98,12 @@ def main(n: int, postgres: bool = False) -> None:
               f"{1000 * bare_cpu / count:.0f} ms CPU a message")
         tmp = Path(tempfile.mkdtemp(prefix="mailbot-bench-"))
         (tmp / "empty").mkdir()
-        empty = settings_file(tmp / "empty", fresh_database(postgres, tmp / "empty"), empty_box, sink)
+        empty = settings_file(tmp / "empty", scratch_database(tmp / "empty", admin, f"mailbot_bench_{os.getpid()}_empty"),
+                              empty_box, sink)
         start_wall, _, _ = mailbot_once(empty.source)   # start-up, migration, one empty pass
         (tmp / "full").mkdir()
-        full = settings_file(tmp / "full", fresh_database(postgres, tmp / "full"), mailbot_box, sink)
+        full = settings_file(tmp / "full", scratch_database(tmp / "full", admin, f"mailbot_bench_{os.getpid()}_full"),
+                             mailbot_box, sink)
         wall, cpu, summary = mailbot_once(full.source)
         store = "PostgreSQL" if postgres else "SQLite"
         print(f"mailbot run --once ({store}, answers sent to the sink): {n / wall:.1f} msg/s with start-up, "

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from mailbot import config
 from mailbot.storage.models import Article, InboundMessage, OutboxMessage, OutboxStatus
@@ -39,6 +39,18 @@ def settings_file(tmp_path: Path, database_url: str, dovecot, sink, lease_second
     with open(settings.source, "a", encoding="utf-8") as fh:
         fh.write(f"\n[service]\nlease_seconds = {lease_seconds}\ndatabase_retry_max_seconds = 2\n")
     return config.load(settings.source, environ=ENV)
+
+
+def scratch_database(where: Path, admin: str | None, name: str) -> str:
+    """A database for one benchmark run: SQLite in `where`, or `name` made afresh on PostgreSQL at `admin`."""
+    if admin is None:
+        return f"sqlite:///{where / 'db.sqlite3'}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin.rsplit("/", 1)[0] + f"/{name}"
 
 
 def daemon(settings: config.Settings, log: Path, *extra: str) -> subprocess.Popen:
