@@ -153,3 +153,82 @@ def test_the_fast_fold_is_the_general_fold_for_every_character_and_text():
         text = "".join(rnd.choice(pool) for _ in range(rnd.randrange(1, 40)))
         assert fold(text) == _fold_decomposed(text), repr(text)
     assert fold("NGÀY DIỄN RA: Thứ Hai") == "ngay dien ra: thu hai"
+
+
+def _word_file(main_part: str = "word/document.xml") -> tuple[bytes, str]:
+    """A Word file with a heading, a tab, a run added to a paragraph, a table with merged cells and a paragraph
+    after it; its main part stored under `main_part`. Returns the file and python-docx's own reading of it."""
+    import io
+    import zipfile
+
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Tiêu đề bài viết", 1)
+    document.add_paragraph("Đoạn một\tcó tab").add_run(" và thêm chữ")
+    table = document.add_table(rows=3, cols=3)
+    for i in range(3):
+        for j in range(3):
+            table.cell(i, j).text = f"ô {i}{j}"
+    table.cell(0, 0).merge(table.cell(0, 1))
+    table.cell(1, 2).merge(table.cell(2, 2))
+    document.add_paragraph("Sau bảng")
+    buf = io.BytesIO()
+    document.save(buf)
+    data = buf.getvalue()
+    if main_part != "word/document.xml":   # as some producers name it: found through the package's relationships
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+            for item in src.infolist():
+                body = src.read(item)
+                if item.filename in ("[Content_Types].xml", "_rels/.rels"):
+                    body = body.replace(b"word/document.xml", main_part.encode())
+                if item.filename == "word/_rels/document.xml.rels":
+                    item.filename = main_part.replace("word/", "word/_rels/") + ".rels"
+                dst.writestr(item.filename if item.filename != "word/document.xml" else main_part, body)
+        data = out.getvalue()
+    lines = []
+    for block in docx.Document(io.BytesIO(data)).iter_inner_content():
+        if isinstance(block, docx.table.Table):
+            for row in block.rows:
+                cells = [" ".join(c.text.split()) for c in row.cells]
+                lines.append(" | ".join(dict.fromkeys(c for c in cells if c)))
+        else:
+            lines.append(block.text)
+    return data, "\n".join(lines).strip()
+
+
+@pytest.mark.parametrize("main_part", ["word/document.xml", "word/document2.xml"])
+def test_a_word_files_text_is_what_python_docx_reads_from_the_whole_package(main_part):
+    """Issue 13: only the main part is parsed; the text is the one docx.Document gives, tables and all."""
+    from mailbot.mail.attachments import extract_text
+
+    data, expected = _word_file(main_part)
+    # the file is what the test means it to be: both merges, and the paragraph after the table
+    assert "ô 00 ô 01 | ô 02" in expected and expected.count("ô 12 ô 22") == 2 and expected.endswith("Sau bảng")
+    assert extract_text("docx", data) == (expected, None)
+
+
+def test_remembered_headers_keep_the_line_end_check_and_each_policys_line_ends():
+    """Issue 13: outgoing headers are parsed and folded once for all the mails that share them. A value with a
+    line end (a header injection) is still refused every time, and one header object shared by two mails is
+    folded with each serialising policy's own line ends."""
+    from email.message import EmailMessage
+
+    from mailbot.outbound.render import MAIL_POLICY, serialise
+
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            EmailMessage(policy=MAIL_POLICY)["Subject"] = "Tin mới\r\nBcc: ke.la@example.com"
+    subject = "Đã nhận bài: Hội nghị tổng kết công tác phổ biến giáo dục pháp luật năm 2026 của Sở Tư pháp"
+    first, second = EmailMessage(policy=MAIL_POLICY), EmailMessage(policy=MAIL_POLICY)
+    for msg in (first, second):
+        msg["Subject"] = subject
+        msg["Auto-Submitted"] = "auto-replied"
+    assert first["Subject"] is second["Subject"]   # one parse for both
+    crlf = MAIL_POLICY.clone(linesep="\r\n")
+    lf_bytes, crlf_bytes = serialise(first), first.as_bytes(policy=crlf)
+    assert serialise(second) == lf_bytes
+    assert b"\r\n" not in lf_bytes and lf_bytes.count(b"\n") >= 3   # folded over several lines
+    assert crlf_bytes == lf_bytes.replace(b"\n", b"\r\n")
+    assert str(second["Subject"]) == subject

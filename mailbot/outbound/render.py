@@ -8,6 +8,7 @@ frame). The name says what it is about, who reads it, and the event.
 from __future__ import annotations
 
 import email.policy
+import functools
 import io
 import re
 import secrets
@@ -36,7 +37,31 @@ class _MailPolicy(email.policy.EmailPolicy):
     board's own display name hit. email.header.Header keeps the space inside the encoded text.
     """
 
+    # Building a mail parses every header set on it and folding it walks the parse tree again; most values
+    # (From, Reply-To, the Content-* headers, the flags) are the same in every mail, so both are remembered.
+    # Header objects are immutable: setting a header again stores a new one, so sharing them is safe.
+
+    def header_max_count(self, name):
+        # The registry's lookup makes a new class each call; the count of each header name never changes.
+        return _max_count(self.header_factory, name.lower())
+
+    def header_store_parse(self, name, value):
+        if type(value) is str:
+            return _stored(self, name, value)
+        return super().header_store_parse(name, value)
+
     def _fold(self, name, value, refold_binary=False):
+        memo = getattr(value, "__dict__", None)   # a header object (a str holds none)
+        if memo is None:
+            return self._fold_now(name, value, refold_binary)
+        # What the folding depends on (not the policy object itself: a memo per clone would grow without end).
+        key = ("_mailbot_folded", name, type(self), self.linesep, self.max_line_length, self.utf8, refold_binary)
+        folded = memo.get(key)
+        if folded is None:
+            folded = memo[key] = self._fold_now(name, value, refold_binary)
+        return folded
+
+    def _fold_now(self, name, value, refold_binary):
         text = str(value)
         if text.isascii() or name.lower() not in _FOLDED_HERE or name.lower() != "subject" and not all(
                 a.addr_spec.isascii() for a in getattr(value, "addresses", ())):
@@ -52,6 +77,16 @@ class _MailPolicy(email.policy.EmailPolicy):
 
 _FOLDED_HERE = ("subject", "from", "to", "cc", "reply-to")
 MAIL_POLICY = _MailPolicy()
+
+
+@functools.lru_cache(maxsize=256)
+def _max_count(registry, name: str) -> int | None:
+    return registry[name].max_count
+
+
+@functools.lru_cache(maxsize=2048)
+def _stored(policy: _MailPolicy, name: str, value: str):
+    return email.policy.EmailPolicy.header_store_parse(policy, name, value)   # raises on a line end, uncached
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")   # as email.generator splits a body into lines (its NLCRE)
