@@ -47,6 +47,8 @@ log = logging.getLogger("mailbot.run")
 
 # Errors that mean "the mail server went away": reconnect and go on.
 CONNECTION_ERRORS = (IMAPClientError, OSError, socket.error, EOFError)
+# How often the sender looks for failed mail to alert on when its own rounds had none (Worker.deliver).
+FAILURES_LOOK_EVERY = timedelta(minutes=1)
 
 
 def utcnow() -> datetime:
@@ -162,8 +164,11 @@ class Dispatcher:
     every `every` seconds for retries that come due."""
 
     def __init__(self, deliver: Callable[[Callable[[], bool]], outbox.Delivered], health: Health, agency: str,
-                 every: float = 30):
+                 every: float = 30, idle: Callable[[], None] = lambda: None,
+                 keep_seconds: float = outbox.KEEP_CONNECTION_SECONDS):
         self._deliver = deliver
+        self._idle = idle   # ends what the sending keeps open between rounds (the SMTP connection)
+        self.keep_seconds = keep_seconds
         self.health = health
         self.agency = agency
         self.every = every
@@ -193,7 +198,10 @@ class Dispatcher:
         # The process's one sender: what intake and the sweeps queue, it sends, so a crash leaves at most
         # one mail in flight. Stopping, it drains once more.
         while True:
-            kicked = self._wake.wait(self.every)
+            kicked = self._wake.wait(min(self.keep_seconds, self.every))
+            if not kicked:   # nothing more to send for now: the connection is not kept waiting
+                self._close_quietly()
+                kicked = self._wake.wait(max(0.0, self.every - self.keep_seconds))
             self._wake.clear()
             stopping = self._stop.is_set()
             started = time.monotonic()
@@ -210,7 +218,14 @@ class Dispatcher:
                 if not stopping:
                     self._stop.wait(5)
             if stopping:
+                self._close_quietly()
                 return
+
+    def _close_quietly(self) -> None:
+        try:
+            self._idle()
+        except Exception:   # a connection that will not close goes with the thread
+            log.debug("closing the outgoing connection failed", exc_info=True)
 
     def _keep_going(self) -> bool:
         return self._drain or not self._stop.is_set()
@@ -242,6 +257,7 @@ class Worker:
         # The scheduler's sweep and `mailbot sweep` share the ledger: one sweep at a time in this
         # process (other processes wait on the database lock the sweep takes).
         self._sweeping = threading.Lock()
+        self._failures_looked_at: datetime | None = None   # when deliver() last looked for failures to alert on
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -274,15 +290,29 @@ class Worker:
         metrics.LAST_PASS.labels(self.agency.slug).set_to_current_time()
         return report
 
-    def deliver(self, keep_going: Callable[[], bool] = lambda: True) -> outbox.Delivered:
+    def deliver(self, keep_going: Callable[[], bool] = lambda: True, keep_open: bool = False) -> outbox.Delivered:
         """Send what the outbox holds until nothing is due (or `keep_going` says stop); then tell the
-        administrator of failures."""
+        administrator of failures. With `keep_open` (the sender thread) the connection stays for the next round."""
+        try:
+            return self._deliver(keep_going)
+        finally:
+            if not keep_open:
+                self.transport.close()
+
+    def _deliver(self, keep_going: Callable[[], bool]) -> outbox.Delivered:
         started = time.monotonic()
         done = outbox.deliver(self.db, self.agency, self.transport, self.now, policy=self.delivery,
                               claimer=self.holder, keep_going=keep_going)
-        with self.db.transaction() as s:
-            alerted = self.services.mailer.delivery_failures(
-                s, self.now(), timedelta(minutes=self.delivery.alert_every_minutes))
+        alerted = 0
+        now = self.now()
+        # Failures to tell of come from this round, or from another process or an earlier round whose alert
+        # waited for its period: looked for after a round with failures and once a minute, not after every
+        # round (each look is a turn at SQLite's write lock, behind intake's filings).
+        if done.failed or self._failures_looked_at is None or now - self._failures_looked_at >= FAILURES_LOOK_EVERY:
+            self._failures_looked_at = now
+            with self.db.transaction() as s:
+                alerted = self.services.mailer.delivery_failures(
+                    s, now, timedelta(minutes=self.delivery.alert_every_minutes))
         if alerted:
             more = outbox.deliver(self.db, self.agency, self.transport, self.now, policy=self.delivery,
                                   claimer=self.holder, keep_going=keep_going)
@@ -394,7 +424,8 @@ class Worker:
         raise exc
 
     def _start_dispatcher(self) -> Dispatcher:
-        self._dispatcher = Dispatcher(self.deliver, self.health, self.agency.slug)
+        self._dispatcher = Dispatcher(partial(self.deliver, keep_open=True), self.health, self.agency.slug,
+                                      idle=self.transport.close)
         self._dispatcher.start()
         return self._dispatcher
 

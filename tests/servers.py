@@ -249,6 +249,26 @@ class SinkHandler:
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     data_reply: str = ""        # answer DATA with this instead of accepting (e.g. "554 5.7.1 spam")
     delay: float = 0.0          # seconds to think before accepting a message (to catch a kill mid-batch)
+    greetings: int = 0          # EHLOs: one for each connection a client makes
+    quits: int = 0
+    drop_at_noop: bool = False  # hang up on the next NOOP, as a server does that closed an idle connection
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.lock:
+            self.greetings += 1
+        return responses
+
+    async def handle_QUIT(self, server, session, envelope):
+        with self.lock:
+            self.quits += 1
+        return "221 Bye"
+
+    async def handle_NOOP(self, server, session, envelope, arg):
+        if self.drop_at_noop:
+            self.drop_at_noop = False
+            server.transport.close()
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_replies.get(address.lower())

@@ -135,6 +135,98 @@ def test_an_alert_that_fails_is_not_alerted_about(board, smtp_sink):
         assert s.scalar(select(OutboxMessage).where(OutboxMessage.kind == outbox.ALERT_KIND)).needs_alert is False
 
 
+def test_the_sender_takes_a_turn_at_the_database_only_for_work(board, smtp_sink):
+    """Issue 13: on SQLite each transaction is a turn at the one write lock, behind intake's filings. A round
+    claims once; each message's record is a transaction of its own, and the last one of a batch claims the next
+    batch with it; failures to alert on are looked for after a round with failures, or once a minute."""
+    from dataclasses import replace
+
+    from sqlalchemy import event
+
+    turns: list[int] = []
+    event.listen(board.app.db.engine, "begin", lambda conn: turns.append(1))
+
+    def round_of(n: int, **kw) -> int:
+        queue(board, n=n, **kw)
+        turns.clear()
+        board.worker.deliver()
+        return len(turns)
+
+    assert round_of(3) == 1 + 3 + 1             # one claim, three records; the first round looks for failures
+    board.clock.current += timedelta(seconds=30)
+    assert round_of(2, key="u") == 1 + 2        # no second claim, no look
+    smtp_sink.handler.rcpt_replies = {GONE: "550 5.1.1 Mailbox does not exist"}
+    # A failure: the look finds it; the administrator's alert is claimed and sent in the same round.
+    assert round_of(1, to=(GONE,), key="g") == 1 + 1 + 1 + 1 + 1
+    assert len(alerts(smtp_sink)) == 1
+    board.clock.current += timedelta(seconds=30)
+    assert round_of(0) == 1                       # nothing due: one claim finds it so
+    board.clock.current += timedelta(seconds=31)
+    assert round_of(0) == 1 + 1                   # a minute since the last look: another
+    ids = queue(board, n=5, key="f")
+    turns.clear()
+    outbox.deliver(board.app.db, board.agency, board.worker.transport, board.clock(),
+                   policy=replace(board.settings.delivery, batch=2))
+    assert len(turns) == 1 + 5                    # batches of 2, 2 and 1: each next one claimed with a record
+    assert all(r.status == OutboxStatus.SENT for i, r in rows(board).items() if i in ids)
+    assert sorted(m.message["Message-ID"] for m in smtp_sink.messages if "<f-" in m.message["Message-ID"]) \
+        == [f"<f-{i}@binhphuoc.gov.vn>" for i in range(5)]   # each once
+
+
+def test_the_sender_keeps_its_connection_between_rounds_and_replaces_one_that_went(board, smtp_sink):
+    """Issue 13: the sender thread sends a batch for each message filed; one connection serves them all while
+    they come (KEEP_CONNECTION_SECONDS), checked with a NOOP before each use. A connection the server closed
+    meanwhile is replaced without the mail waiting for a retry; a connection kept too long is ended first;
+    `close()` says QUIT."""
+    transport, policy = board.worker.transport, board.settings.delivery
+    assert isinstance(transport, outbox.SmtpTransport)
+    handler = smtp_sink.handler
+
+    def send(key: str) -> outbox.Delivered:
+        ids = queue(board, n=2, key=key)
+        done = outbox.deliver(board.app.db, board.agency, transport, board.clock(), policy=policy)
+        assert {i: r.status for i, r in rows(board).items() if i in ids} == dict.fromkeys(ids, OutboxStatus.SENT)
+        return done
+
+    for key in "abc":
+        send(key)
+    assert (handler.greetings, handler.quits) == (1, 0)      # three rounds, one connection
+    handler.drop_at_noop = True
+    assert send("d").sent == 2 and handler.greetings == 2     # hung up on: a new connection, nothing deferred
+    transport.keep_seconds = 0
+    send("e")
+    assert (handler.greetings, handler.quits) == (3, 1)      # too old to use: QUIT, then a new one
+    transport.close()
+    assert handler.quits == 2
+    queue(board, n=1, key="w")
+    board.worker.deliver()   # not the sender thread's round: the connection ends with the call
+    assert (handler.greetings, handler.quits) == (4, 3)
+    assert len([m for m in smtp_sink.messages if subject_of(m).startswith("Thư thử")]) == 11   # each once
+
+    # The sender thread: its rounds share the connection, and it hangs up once it has had nothing to send for
+    # keep_seconds.
+    from functools import partial
+
+    transport.keep_seconds = 30
+    dispatcher = app_module.Dispatcher(partial(board.worker.deliver, keep_open=True), Health(), board.agency.slug,
+                                       idle=transport.close, keep_seconds=2)
+    dispatcher.start()
+    try:
+        for key in "xy":
+            queue(board, n=1, key=key)
+            dispatcher.kick()
+            deadline = time.monotonic() + 10
+            while len(smtp_sink.to(GOOD)) < 12 + (key == "y") and time.monotonic() < deadline:
+                time.sleep(0.02)
+        assert handler.greetings == 5   # both rounds on one connection
+        deadline = time.monotonic() + 10
+        while handler.quits < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert handler.quits == 4
+    finally:
+        dispatcher.stop()
+
+
 def test_each_message_is_recorded_the_moment_the_server_accepts_it(board, smtp_sink):
     """A sender that dies after two messages: those two are sent for good, the rest go once, later."""
     ids = queue(board, n=5)
@@ -337,6 +429,9 @@ def test_an_attachment_is_encoded_once_for_every_mail_it_goes_with(tmp_path):
     parts = [list(m.iter_attachments()) for m in (first, second)]
     assert parts[0][0] is parts[1][0]                 # the photo: one part, found again by its content
     assert parts[0][1] is not parts[1][1]             # the large file: encoded for each mail
+    stdlib = EmailMessage(policy=render.MAIL_POLICY)  # the part as the standard library encodes it
+    stdlib.set_content(photo.data, maintype="image", subtype="jpeg", filename=photo.filename, disposition="attachment")
+    assert render.serialise(parts[0][0]) == render.serialise(stdlib)
     for m in (first, second):
         back = message_from_bytes(render.serialise(m), policy=policy.default)
         got = {a.get_filename(): a.get_content() for a in back.iter_attachments()}

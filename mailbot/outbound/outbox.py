@@ -8,11 +8,14 @@ for the recipients still pending. Failures are flagged for the administrator's g
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
+import socket
 import ssl
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +104,9 @@ def permanent(code: int) -> bool:
     return 500 <= code < 600
 
 
+# How long a sending thread keeps its SMTP connection between sends (SmtpTransport).
+KEEP_CONNECTION_SECONDS = 5.0
+
 # Told of each message as soon as the server answered; returns False to stop (our claim is running out).
 OnResult = Callable[[Outgoing, Attempt], bool]
 
@@ -108,6 +114,9 @@ OnResult = Callable[[Outgoing, Attempt], bool]
 class Transport(Protocol):
     def send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
         """Send each message in turn, calling `on_result` after each one before the next."""
+
+    def close(self) -> None:
+        """End what the calling thread keeps open between sends (an SMTP connection)."""
 
 
 class FileTransport:
@@ -127,55 +136,108 @@ class FileTransport:
             if not on_result(m, Attempt(accepted=m.recipients)):
                 return
 
+    def close(self) -> None:
+        pass
+
 
 class SmtpTransport:
-    """aiosmtplib, one connection for a batch; smtps:// is TLS from the start, smtp:// upgrades with STARTTLS.
+    """aiosmtplib; smtps:// is TLS from the start, smtp:// upgrades with STARTTLS.
 
     A password goes only over TLS, unless the endpoint allows plaintext (loopback, or `?plaintext=1`).
     Each message's outcome is handed back the moment the server answers, recipient by recipient.
+
+    Each thread keeps its connection (and the event loop it lives on) from one send to the next for up to
+    `keep_seconds`, checked with a NOOP before it is used again: the sender sends a batch for each message
+    filed, and a connection each time was a greeting, an EHLO and a QUIT more for every three mails. `close()`
+    ends the calling thread's connection.
     """
 
-    def __init__(self, endpoint: Endpoint, timeout: float = 60, tls_context: ssl.SSLContext | None = None):
+    def __init__(self, endpoint: Endpoint, timeout: float = 60, tls_context: ssl.SSLContext | None = None,
+                 keep_seconds: float = KEEP_CONNECTION_SECONDS):
         self.endpoint = endpoint
         self.timeout = timeout
         self.tls_context = tls_context
+        self.keep_seconds = keep_seconds
+        self._held = threading.local()   # .loop, .client, .used (monotonic): this thread's own
 
     def send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
-        asyncio.run(self._send(messages, sender, on_result))
+        held = self._held
+        if getattr(held, "loop", None) is None:
+            held.loop, held.client, held.used = asyncio.new_event_loop(), None, 0.0
+        held.loop.run_until_complete(self._send(messages, sender, on_result))
 
-    async def _send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
+    def close(self) -> None:
+        held = self._held
+        loop = getattr(held, "loop", None)
+        if loop is None:
+            return
+        try:
+            loop.run_until_complete(self._drop())
+        finally:
+            loop.close()
+            held.loop = None
+
+    async def _drop(self) -> None:
+        client, self._held.client = self._held.client, None
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        """This thread's connection if it is recent and still answers, a new one otherwise."""
+        held = self._held
+        if held.client is not None:
+            if held.client.is_connected and time.monotonic() - held.used < self.keep_seconds:
+                try:
+                    await held.client.noop()
+                    return held.client
+                except (aiosmtplib.SMTPException, OSError):
+                    pass
+            await self._drop()
         e = self.endpoint
         client = aiosmtplib.SMTP(hostname=e.host, port=e.port, timeout=self.timeout, use_tls=e.scheme == "smtps",
-                                 start_tls=None if e.starttls else False, tls_context=self.tls_context)
+                                 start_tls=None if e.starttls else False, tls_context=self.tls_context,
+                                 local_hostname=_local_hostname())
+        held.client = client
+        await client.connect()
+        if e.username and e.password:
+            if client.get_transport_info("sslcontext") is None and not e.plaintext_ok:
+                raise aiosmtplib.SMTPException(
+                    f"{e.host} offers no STARTTLS: the SMTP password would go in clear; use smtps://, "
+                    "enable STARTTLS on the server, or add ?plaintext=1 to the URL")
+            await client.login(e.username, e.password)
+        return client
+
+    async def _send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
         todo = list(messages)
         try:
-            await client.connect()
-            if e.username and e.password:
-                if client.get_transport_info("sslcontext") is None and not e.plaintext_ok:
-                    raise aiosmtplib.SMTPException(
-                        f"{e.host} offers no STARTTLS: the SMTP password would go in clear; use smtps://, "
-                        "enable STARTTLS on the server, or add ?plaintext=1 to the URL")
-                await client.login(e.username, e.password)
+            client = await self._connection()
             while todo:
                 m = todo[0]
                 attempt = await self._one(client, sender, m)
                 todo.pop(0)
-                if not on_result(m, attempt) or (attempt.code == 0 and attempt.error):
-                    return   # stopped, or the connection went: the rest are released untried
+                if attempt.code == 0 and attempt.error:
+                    await self._drop()   # the connection went: the next send makes a new one
+                    on_result(m, attempt)
+                    return   # the rest are released untried
+                if not on_result(m, attempt):
+                    return   # stopped (our claim is running out): the rest are released untried
         except (aiosmtplib.SMTPException, OSError) as exc:
             # Connecting, the greeting or the login failed: every message waits for its next attempt, the
             # same as a 4xx (a typo'd password is not a 5xx on a mail: the administrator sees the error in
             # the log, and the mail goes once it is fixed).
+            await self._drop()
             code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) and not permanent(exc.code) else 0
             for m in todo:
                 if not on_result(m, Attempt(error=f"{type(exc).__name__}: {exc}", code=code)):
                     break
+        except BaseException:
+            await self._drop()
+            raise
         finally:
-            if client.is_connected:
-                try:
-                    await client.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    client.close()
+            self._held.used = time.monotonic()
 
     @staticmethod
     async def _one(client: aiosmtplib.SMTP, sender: str, m: Outgoing) -> Attempt:
@@ -207,6 +269,13 @@ class SmtpTransport:
         except (aiosmtplib.SMTPException, OSError) as exc:  # the connection went: the outcome is unknown
             return Attempt(error=f"{type(exc).__name__}: {exc}")
         return Attempt(accepted=tuple(r for r in m.recipients if r not in refused), refused=refused)
+
+
+@functools.cache
+def _local_hostname() -> str:
+    """The name we greet the server with, looked up once a process: aiosmtplib's default looks it up for each
+    connection, in a thread it starts for that (the sender connects for each batch)."""
+    return socket.getfqdn()
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
@@ -248,7 +317,8 @@ def pending_recipients(row: OutboxMessage) -> tuple[str, ...]:
 def deliver(db: Database, agency: Agency, transport: Transport, now: datetime | Callable[[], datetime], *,
             policy: DeliverySettings | None = None, claimer: str = "",
             keep_going: Callable[[], bool] = lambda: True) -> Delivered:
-    """Send what is due until nothing is: claim a batch, send it, record each message as the server answers.
+    """Send what is due: claim a batch, send it, record each message as the server answers; the next batch is
+    claimed in the transaction that records the last message of one, until a claim finds nothing.
 
     A crash re-sends at most the message in flight, under the same Message-ID. Rows are claimed with FOR
     UPDATE SKIP LOCKED and a claim expiry, so several senders (threads, processes, machines) never take the
@@ -259,26 +329,34 @@ def deliver(db: Database, agency: Agency, transport: Transport, now: datetime | 
     claimer = claimer or f"pid{os.getpid()}"
     claim_for = timedelta(minutes=policy.claim_minutes)
     total = Delivered()
-    while keep_going():
-        batch = _claim(db, agency, clock(), claimer, claim_for, policy.batch)
-        if not batch:
-            return total
-        if not _send_batch(db, agency, transport, batch, clock, claimer, claim_for, policy, total, keep_going):
-            return total   # nothing could be recorded: leave the rest for the next pass
+    if not keep_going():
+        return total
+    with db.transaction() as s:
+        batch = _claim(s, agency, clock(), claimer, claim_for, policy.batch)
+    while batch:
+        # Each transaction is a turn at SQLite's one write lock, behind intake's filings: the next claim rides
+        # on the last record instead of taking a turn of its own.
+        batch = _send_batch(db, agency, transport, batch, clock, claimer, claim_for, policy, total, keep_going)
     return total
 
 
 def _send_batch(db: Database, agency: Agency, transport: Transport, batch: list[Outgoing],
                 clock: Callable[[], datetime], claimer: str, claim_for: timedelta, policy: DeliverySettings,
-                total: Delivered, keep_going: Callable[[], bool]) -> bool:
-    """Send one claimed batch; what was not tried is released. False when nothing was recorded."""
+                total: Delivered, keep_going: Callable[[], bool]) -> list[Outgoing]:
+    """Send one claimed batch; what was not tried is released. Returns the next batch, claimed with the last
+    message's record (none when the batch stopped short, or nothing more is due)."""
     claimed_at = time.monotonic()
     done: set[int] = set()
-
     following = {m.id: n.id for m, n in zip(batch, batch[1:], strict=False)}
+    last = batch[-1].id
+    claimed: list[Outgoing] = []
 
     def record(m: Outgoing, attempt: Attempt) -> bool:
-        ours = _record(db, m, attempt, clock(), policy, total, following.get(m.id), claimer)
+        nonlocal claimed
+        with db.transaction() as s:
+            ours = _record(s, m, attempt, clock(), policy, total, following.get(m.id), claimer)
+            if m.id == last and keep_going():
+                claimed = _claim(s, agency, clock(), claimer, claim_for, policy.batch)
         done.add(m.id)
         # The next message must be answered well inside our claim, or another sender may take it.
         left = claim_for.total_seconds() - (time.monotonic() - claimed_at)
@@ -288,36 +366,36 @@ def _send_batch(db: Database, agency: Agency, transport: Transport, batch: list[
     untried = [m.id for m in batch if m.id not in done]
     if untried:
         _release(db, untried, claimer)
-    return bool(done)
+    return claimed
 
 
-def _claim(db: Database, agency: Agency, now: datetime, claimer: str, claim_for: timedelta,
+def _claim(s: Session, agency: Agency, now: datetime, claimer: str, claim_for: timedelta,
            limit: int) -> list[Outgoing]:
-    with db.transaction() as s:
-        dead = coordination.dead_processes(s, agency.slug)
-        if dead:   # a killed sender's claims: free them now rather than when they expire
-            for row in s.scalars(select(OutboxMessage).where(
-                    OutboxMessage.agency == agency.slug, OutboxMessage.status == OutboxStatus.PENDING,
-                    OutboxMessage.claimed_by.in_(dead)).with_for_update(skip_locked=True)):
-                row.claimed_by = row.claimed_until = None
-            coordination.forget(s, agency.slug, dead)
-            s.flush()
-        rows = list(s.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.agency == agency.slug, OutboxMessage.status == OutboxStatus.PENDING,
-                   OutboxMessage.next_attempt_at <= now,
-                   or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
-            .with_for_update(skip_locked=True)))
-        out = []
-        for row in rows:
-            row.claimed_by, row.claimed_until = claimer, now + claim_for
-            recipients = pending_recipients(row)
-            if recipients:
-                out.append(Outgoing(row.id, row.message_id, row.raw, recipients))
-            else:  # nothing left to reach (an old row): settle it
-                _settle(row, now)
-        return out
+    """Up to `limit` due messages, now ours (in the caller's transaction)."""
+    dead = coordination.dead_processes(s, agency.slug)
+    if dead:   # a killed sender's claims: free them now rather than when they expire
+        for row in s.scalars(select(OutboxMessage).where(
+                OutboxMessage.agency == agency.slug, OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.claimed_by.in_(dead)).with_for_update(skip_locked=True)):
+            row.claimed_by = row.claimed_until = None
+        coordination.forget(s, agency.slug, dead)
+        s.flush()
+    rows = list(s.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.agency == agency.slug, OutboxMessage.status == OutboxStatus.PENDING,
+               OutboxMessage.next_attempt_at <= now,
+               or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+        .with_for_update(skip_locked=True)))
+    out = []
+    for row in rows:
+        row.claimed_by, row.claimed_until = claimer, now + claim_for
+        recipients = pending_recipients(row)
+        if recipients:
+            out.append(Outgoing(row.id, row.message_id, row.raw, recipients))
+        else:  # nothing left to reach (an old row): settle it
+            _settle(row, now)
+    return out
 
 
 def _release(db: Database, ids: list[int], claimer: str) -> None:
@@ -327,60 +405,60 @@ def _release(db: Database, ids: list[int], claimer: str) -> None:
             row.claimed_by = row.claimed_until = None
 
 
-def _record(db: Database, m: Outgoing, attempt: Attempt, now: datetime, policy: DeliverySettings,
+def _record(s: Session, m: Outgoing, attempt: Attempt, now: datetime, policy: DeliverySettings,
             total: Delivered, next_id: int | None, claimer: str) -> bool:
-    """One message's answer, committed at once: accepted recipients are done for good. Returns whether the
-    next message of the batch is still ours (not freed meanwhile, as a stalled sender's claims are)."""
-    with db.transaction() as s:
-        ours = next_id is None or s.scalar(select(OutboxMessage.claimed_by).where(
-            OutboxMessage.id == next_id)) == claimer
-        # Not the mail itself (up to the size of its files): this transaction holds SQLite's one write lock.
-        row = s.get_one(OutboxMessage, m.id, options=[defer(OutboxMessage.raw)])
-        deliveries = {a: dict(row.deliveries.get(a, {"state": PENDING})) for a in row.recipients}
-        stamp = now.isoformat()
-        for a in attempt.accepted:
-            deliveries[a] = {"state": SENT, "at": stamp}
-        retry = []
-        for a in m.recipients:
-            if a in attempt.accepted:
-                continue
-            code, text = attempt.refused.get(a, (attempt.code, attempt.error))
-            if permanent(code):
-                deliveries[a] = {"state": FAILED, "code": code, "error": text[:500], "at": stamp}
-            else:
-                deliveries[a] = {"state": PENDING, "code": code, "error": text[:500], "at": stamp}
-                retry.append(a)
-        row.attempts += 1
-        if retry and row.attempts > len(policy.retry_minutes):
-            for a in retry:
-                last = deliveries[a]
-                deliveries[a] = {**last, "state": FAILED,
-                                 "error": f"hết {row.attempts} lần thử: {last.get('error', '')}"[:500]}
-            retry = []
-        row.deliveries = deliveries
-        if row.kind != ALERT_KIND and any(d["state"] == FAILED and d.get("at") == stamp for d in deliveries.values()):
-            row.needs_alert = True   # told now, even while other recipients are still being retried
-        errors = "; ".join(f"{a}: {d.get('code') or ''} {d.get('error', '')}".strip()
-                           for a, d in deliveries.items() if d.get("at") == stamp and d["state"] != SENT)
-        row.last_error = errors[:2000]
-        # The log carries the server's codes, never the recipients' addresses (personal data).
-        codes = sorted({str(d.get("code") or "connection") for d in deliveries.values()
-                        if d.get("at") == stamp and d["state"] != SENT})
-        row.claimed_by = row.claimed_until = None
-        if retry:
-            row.next_attempt_at = now + timedelta(minutes=policy.retry_minutes[row.attempts - 1])
-            total.failed += 1
-            log.warning("outbox delivery deferred; will retry", extra={
-                "outbox_id": row.id, "attempt": row.attempts, "codes": codes,
-                "retry_at": row.next_attempt_at.isoformat()})
+    """One message's answer, in a transaction of its own that the caller commits at once: accepted recipients
+    are done for good. Returns whether the next message of the batch is still ours (not freed meanwhile, as a
+    stalled sender's claims are)."""
+    ours = next_id is None or s.scalar(select(OutboxMessage.claimed_by).where(
+        OutboxMessage.id == next_id)) == claimer
+    # Not the mail itself (up to the size of its files): this transaction holds SQLite's one write lock.
+    row = s.get_one(OutboxMessage, m.id, options=[defer(OutboxMessage.raw)])
+    deliveries = {a: dict(row.deliveries.get(a, {"state": PENDING})) for a in row.recipients}
+    stamp = now.isoformat()
+    for a in attempt.accepted:
+        deliveries[a] = {"state": SENT, "at": stamp}
+    retry = []
+    for a in m.recipients:
+        if a in attempt.accepted:
+            continue
+        code, text = attempt.refused.get(a, (attempt.code, attempt.error))
+        if permanent(code):
+            deliveries[a] = {"state": FAILED, "code": code, "error": text[:500], "at": stamp}
         else:
-            _settle(row, now)
-        if row.status == OutboxStatus.SENT:
-            total.sent += 1
-        elif row.status in (OutboxStatus.FAILED, OutboxStatus.PARTIAL):
-            total.failed += 1
-            log.error("outbox delivery failed for good", extra={"outbox_id": row.id, "codes": codes})
-        return ours
+            deliveries[a] = {"state": PENDING, "code": code, "error": text[:500], "at": stamp}
+            retry.append(a)
+    row.attempts += 1
+    if retry and row.attempts > len(policy.retry_minutes):
+        for a in retry:
+            last = deliveries[a]
+            deliveries[a] = {**last, "state": FAILED,
+                             "error": f"hết {row.attempts} lần thử: {last.get('error', '')}"[:500]}
+        retry = []
+    row.deliveries = deliveries
+    if row.kind != ALERT_KIND and any(d["state"] == FAILED and d.get("at") == stamp for d in deliveries.values()):
+        row.needs_alert = True   # told now, even while other recipients are still being retried
+    errors = "; ".join(f"{a}: {d.get('code') or ''} {d.get('error', '')}".strip()
+                       for a, d in deliveries.items() if d.get("at") == stamp and d["state"] != SENT)
+    row.last_error = errors[:2000]
+    # The log carries the server's codes, never the recipients' addresses (personal data).
+    codes = sorted({str(d.get("code") or "connection") for d in deliveries.values()
+                    if d.get("at") == stamp and d["state"] != SENT})
+    row.claimed_by = row.claimed_until = None
+    if retry:
+        row.next_attempt_at = now + timedelta(minutes=policy.retry_minutes[row.attempts - 1])
+        total.failed += 1
+        log.warning("outbox delivery deferred; will retry", extra={
+            "outbox_id": row.id, "attempt": row.attempts, "codes": codes,
+            "retry_at": row.next_attempt_at.isoformat()})
+    else:
+        _settle(row, now)
+    if row.status == OutboxStatus.SENT:
+        total.sent += 1
+    elif row.status in (OutboxStatus.FAILED, OutboxStatus.PARTIAL):
+        total.failed += 1
+        log.error("outbox delivery failed for good", extra={"outbox_id": row.id, "codes": codes})
+    return ours
 
 
 def _settle(row: OutboxMessage, now: datetime) -> None:
