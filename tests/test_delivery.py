@@ -460,3 +460,54 @@ def test_the_size_given_to_the_server_is_the_size_data_sends(raw):
     from aiosmtplib.protocol import normalize_message_line_endings
 
     assert outbox.wire_size(raw) == len(normalize_message_line_endings(raw))
+
+
+@pytest.mark.parametrize("raw", [b"", b"a", b".", b"..", b"a\n", b".a\n.b\n..c\n", b"a\n.\n", b"a\r\n.\r\nb", b"a\r",
+                                 b"a\r\r\nb", b"\n\r\n\r\r\n\n", b"x\ry\nz", b"\n.\n.\n", b".\r.\n.",
+                                 b"Subject: x\n\n" + b"line\n.dot\n" * 500 + b"end"])
+def test_the_bytes_given_to_data_are_what_aiosmtplib_would_send(raw):
+    """Issue 13: the message goes up to its final dot, then the dot once the message before it is recorded; the
+    bytes are those of aiosmtplib's data() (line ends, dot-stuffing), made without its regexes."""
+    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+    assert outbox.wire(raw) == PERIOD_REGEX.sub(b"..", normalize_message_line_endings(raw))
+
+
+def test_a_mails_final_dot_waits_for_the_record_of_the_one_before(board, smtp_sink):
+    """Issue 13: the next mail's exchange goes on while the one before it is recorded, but the server accepts
+    it only once that record is done: at most one mail is ever accepted and not yet recorded, so a crash re-sends
+    at most one. A record that fails cuts the connection before the next mail's final dot: that mail is not
+    delivered, and goes later, once."""
+    transport = board.worker.transport
+    queue(board, n=3, key="d")
+    with board.transaction() as s:
+        batch = [outbox.Outgoing(r.id, r.message_id, r.raw, tuple(r.recipients))
+                 for r in s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "test").order_by(OutboxMessage.id))]
+    first_recorded, release = threading.Event(), threading.Event()
+    seen_while_recording: list[int] = []
+
+    class Dies(Exception):
+        pass
+
+    def on_result(m, attempt):
+        assert attempt.accepted == (GOOD,)
+        if m.id == batch[0].id:
+            first_recorded.set()
+            # The second mail is written meanwhile, all but its final dot: the sink must not have it.
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                seen_while_recording.append(len(smtp_sink.messages))
+                time.sleep(0.02)
+            release.wait(10)
+            return True
+        raise Dies()   # the second record fails: the third mail must not be accepted
+
+    sending = threading.Thread(target=lambda: pytest.raises(Dies, transport.send, batch, BOARD, on_result))
+    sending.start()
+    assert first_recorded.wait(10)
+    release.set()
+    sending.join(15)
+    assert not sending.is_alive()
+    transport.close()
+    assert set(seen_while_recording) == {1}
+    assert [m.message["Message-ID"] for m in smtp_sink.messages] == ["<d-0@binhphuoc.gov.vn>", "<d-1@binhphuoc.gov.vn>"]

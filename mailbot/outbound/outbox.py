@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+from aiosmtplib.protocol import normalize_message_line_endings
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer
 
@@ -176,6 +178,9 @@ class SmtpTransport:
         finally:
             loop.close()
             held.loop = None
+            recorder, held.recorder = getattr(held, "recorder", None), None
+            if recorder is not None:
+                recorder.shutdown()
 
     async def _drop(self) -> None:
         client, self._held.client = self._held.client, None
@@ -211,38 +216,70 @@ class SmtpTransport:
         return client
 
     async def _send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
+        """Each message's exchange up to its final dot goes on while the one before it is recorded (in the
+        recorder thread, where the record waits for its turn at the database); its final dot waits for that
+        record. So at most one message is ever accepted by the server and not yet recorded, as when each was
+        sent and recorded in turn, and a crash still re-sends at most that one."""
         todo = list(messages)
+        loop = asyncio.get_running_loop()
+        recording: asyncio.Future[bool] | None = None   # the previous message's record, under way
+        started = False   # a message is written but for its final dot
         try:
             client = await self._connection()
             while todo:
                 m = todo[0]
-                attempt = await self._one(client, sender, m)
+                attempt, started = await self._start(client, sender, m)
+                if recording is not None:
+                    go_on, recording = await recording, None
+                    if not go_on:   # stopped (our claim is running out): the rest are released untried
+                        return
+                if started:
+                    attempt, started = await self._finish(client, attempt), False
                 todo.pop(0)
                 if attempt.code == 0 and attempt.error:
                     await self._drop()   # the connection went: the next send makes a new one
                     on_result(m, attempt)
                     return   # the rest are released untried
-                if not on_result(m, attempt):
-                    return   # stopped (our claim is running out): the rest are released untried
+                recording = loop.run_in_executor(self._recorder(), on_result, m, attempt)
+            if recording is not None:
+                await recording
         except (aiosmtplib.SMTPException, OSError) as exc:
             # Connecting, the greeting or the login failed: every message waits for its next attempt, the
             # same as a 4xx (a typo'd password is not a 5xx on a mail: the administrator sees the error in
             # the log, and the mail goes once it is fixed).
-            await self._drop()
+            if not started:
+                await self._drop()
             code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) and not permanent(exc.code) else 0
             for m in todo:
                 if not on_result(m, Attempt(error=f"{type(exc).__name__}: {exc}", code=code)):
                     break
         except BaseException:
-            await self._drop()
+            started = True   # whatever state the exchange is in, it is cut, not ended with QUIT
             raise
         finally:
+            if started:
+                # A message without its final dot: the connection is cut, and the server discards the message
+                # (a QUIT now would be read as more of it).
+                self._cut()
             self._held.used = time.monotonic()
 
-    @staticmethod
-    async def _one(client: aiosmtplib.SMTP, sender: str, m: Outgoing) -> Attempt:
-        """MAIL, RCPT for each recipient, DATA: what `SMTP.sendmail` does, without its second pass over the
-        message to count its size (a regex over every line; the size is counted here without one)."""
+    def _cut(self) -> None:
+        client, self._held.client = self._held.client, None
+        if client is not None:
+            client.close()
+
+    def _recorder(self) -> ThreadPoolExecutor:
+        """The calling thread's recorder: one thread, so records keep their order."""
+        held = self._held
+        if getattr(held, "recorder", None) is None:
+            held.recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-record")
+        return held.recorder
+
+    async def _start(self, client: aiosmtplib.SMTP, sender: str, m: Outgoing) -> tuple[Attempt, bool]:
+        """MAIL, RCPT for each recipient, DATA and the message, without its final dot: what `SMTP.sendmail`
+        does up to there, without its second pass over the message to count its size (counted here without a
+        regex), and without its two regexes over every line (`wire`). Returns the attempt so far and whether the
+        message awaits its final dot (False: it was refused, or the connection went, and the attempt says so)."""
         refused: dict[str, tuple[int, str]] = {}
         try:
             if client.is_ehlo_or_helo_needed:
@@ -261,14 +298,50 @@ class SmtpTransport:
                     refused[r] = (553, "địa chỉ có ký tự không gửi được qua SMTP")
             if len(refused) == len(m.recipients):
                 await _reset(client)
-                return Attempt(refused=refused)
-            await client.data(m.raw)
+                return Attempt(refused=refused), False
+            started = await client.execute_command(b"DATA")
+            if started.code != 354:
+                raise aiosmtplib.SMTPDataError(started.code, started.message)
+            if client.protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+            client.protocol.write(wire(m.raw))
         except aiosmtplib.SMTPResponseException as exc:   # MAIL FROM or DATA refused: the whole message
             await _reset(client)
-            return Attempt(error=f"{exc.code} {exc.message}", code=exc.code)
+            return Attempt(error=f"{exc.code} {exc.message}", code=exc.code), False
         except (aiosmtplib.SMTPException, OSError) as exc:  # the connection went: the outcome is unknown
+            return Attempt(error=f"{type(exc).__name__}: {exc}"), False
+        return Attempt(accepted=tuple(r for r in m.recipients if r not in refused), refused=refused), True
+
+    async def _finish(self, client: aiosmtplib.SMTP, attempt: Attempt) -> Attempt:
+        """The final dot, and the server's answer to the whole message."""
+        try:
+            if client.protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+            client.protocol.write(b".\r\n")
+            done = await client.protocol.read_response(timeout=self.timeout)
+            if done.code != 250:
+                raise aiosmtplib.SMTPDataError(done.code, done.message)
+        except aiosmtplib.SMTPResponseException as exc:   # the message refused
+            await _reset(client)
+            return Attempt(error=f"{exc.code} {exc.message}", code=exc.code)
+        except (aiosmtplib.SMTPException, OSError) as exc:  # the connection went (or timed out): outcome unknown
+            client.close()
             return Attempt(error=f"{type(exc).__name__}: {exc}")
-        return Attempt(accepted=tuple(r for r in m.recipients if r not in refused), refused=refused)
+        return attempt
+
+
+def wire(raw: bytes) -> bytes:
+    """The message as DATA carries it, less the final dot (RFC 5321 4.5.2): every line end CRLF, the last line
+    ended, a dot starting a line doubled. The bytes aiosmtplib's `data()` sends, without its two regexes over
+    every line where the message has LF line ends only, as ours have."""
+    if b"\r" in raw:
+        text = normalize_message_line_endings(raw)
+    else:
+        text = raw.replace(b"\n", b"\r\n")
+        if not text.endswith(b"\r\n"):
+            text += b"\r\n"
+    text = text.replace(b"\r\n.", b"\r\n..")
+    return b"." + text if text.startswith(b".") else text
 
 
 @functools.cache
