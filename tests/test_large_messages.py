@@ -213,3 +213,62 @@ def test_a_large_message_expunged_while_it_is_fetched_is_not_taken_cut_short(tmp
         assert not board.app.spool.exists() or not list(board.app.spool.iterdir())
     finally:
         board.close()
+
+
+def _same_lifting(raw: bytes, min_run: int, spool: Path) -> bool:
+    """lift_bytes gives what lift gives: the same skeleton (tokens aside) and the same decoded runs, or both
+    nothing. Returns whether anything was lifted."""
+    from mailbot.mail.raw import lift_bytes
+
+    slow, fast = lift(RawMessage(raw).chunks(1 << 12), min_run, spool), lift_bytes(raw, min_run)
+    try:
+        assert (slow is None) == (fast is None)
+        if slow is None or fast is None:
+            return False
+        assert fast.skeleton.replace(fast.nonce.encode(), b"N") == slow.skeleton.replace(slow.nonce.encode(), b"N")
+        assert [fast.data(t) for t in fast.runs] == [slow.data(t) for t in slow.runs]
+        return True
+    finally:
+        for found in (slow, fast):
+            if found is not None:
+                found.discard()
+
+
+def test_lifting_in_memory_is_lifting_from_a_spool(tmp_path):
+    """Issue 13: an ordinary message's runs are lifted in memory by one regular expression (lift_bytes); over
+    the whole corpus, at three run lengths, it lifts what the line-by-line lifter does, byte for byte."""
+    lifted = 0
+    for path in CORPUS:
+        raw = path.read_bytes()
+        for min_run in (8, 64, 4096):
+            lifted += _same_lifting(raw, min_run, tmp_path)
+    assert lifted >= 70, lifted   # 79 when written: the comparison is worth something
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("body", [
+    b"QUJD" * 16383 + b"QUI\n",                     # a line one byte under the limit with its line end
+    b"QUJD" * 16384 + b"\n",                         # one byte over it
+    b"QUJD" * 100 + b"\r\r\n" + b"QUJD" * 100 + b"\r\n",   # carriage returns before the line feed
+    b"QUJD\r\nQUJD\rQUJD\r\nQUJD\r\n",              # a carriage return inside a line ends the run
+    b"QUJD\nQUI=\nQUJD\nQUJD\n",                     # a padded line ends one run; the next begins another
+    b"QUJD\n==\nQUJD\n",                             # padding alone
+    b"QUJD\nQUJD",                                   # the last line without its line end
+    b"QUJD\nQUJD\r",                                 # ... or with a carriage return only
+    b"QUJD" * 16384,                                 # a last line exactly at the limit, without its line end
+    b"QUJD" * 16384 + b"Q",                          # ... and one byte over
+])
+def test_lifting_in_memory_at_the_edges_of_a_run(body, tmp_path):
+    raw = (b"From: a@b.vn\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + body)
+    for min_run in (4, 8, 1 << 16):
+        _same_lifting(raw, min_run, tmp_path)
+
+
+def test_an_ordinary_message_is_read_through_its_lifted_runs_as_it_came(monkeypatch):
+    """The whole corpus through parse_raw with every run of 8 characters lifted in memory: the same message."""
+    monkeypatch.setattr(message_mod, "MEMORY_LIFT_FROM", 0)
+    monkeypatch.setattr(message_mod, "MEMORY_LIFT_RUN", 8)
+    for path in CORPUS:
+        raw = path.read_bytes()
+        same(parse_raw(RawMessage(raw)), parse(raw))

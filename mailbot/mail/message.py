@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailbot.config import DEFAULT_LIMITS, LimitSettings
 from mailbot.mail import htmltext
-from mailbot.mail.raw import Lifted, RawMessage, lift
+from mailbot.mail.raw import Lifted, RawMessage, lift, lift_bytes
 from mailbot.mail.vntext import decode_bytes, nfc
 
 if TYPE_CHECKING:
@@ -339,7 +339,7 @@ class _Runs:
                 or token not in self.lifted.runs:
             raise _Misread(token[:80])
         self.read.add(token)
-        return self.lifted.runs[token].read_bytes()
+        return self.lifted.data(token)
 
 
 class _Walker:
@@ -552,6 +552,8 @@ def _bounds(msg: Message, limits: LimitSettings) -> _Bounds:
 
 
 LIFT_RUN = 1 << 19   # base64 characters on lines of their own: a run this long is decoded outside the parser
+MEMORY_LIFT_FROM = 1 << 16   # a message held in memory this large has its runs lifted too,
+MEMORY_LIFT_RUN = 1 << 14    # those of this many characters or more
 
 
 def parse_raw(raw: RawMessage, limits: LimitSettings = DEFAULT_LIMITS, spool: Path | None = None) -> ParsedMessage:
@@ -560,7 +562,16 @@ def parse_raw(raw: RawMessage, limits: LimitSettings = DEFAULT_LIMITS, spool: Pa
     token, and a part whose whole body is a token gets the run's bytes, decoded once in chunks; the same bytes
     the parser would have decoded. Where a token stands anywhere else, the message is parsed as it came."""
     if raw.size <= limits.large_message_bytes:
-        return parse(raw.read(), limits)
+        data = raw.read()
+        # An ordinary message's photo and documents are most of its lines; the parser reads each line in Python,
+        # so their runs are lifted out first, in memory (issue 13).
+        lifted = lift_bytes(data, MEMORY_LIFT_RUN) if len(data) >= MEMORY_LIFT_FROM else None
+        if lifted is None:
+            return parse(data, limits)
+        try:
+            return parse(lifted.skeleton, limits, _Runs(lifted))
+        except _Misread:
+            return parse(data, limits)
     lifted = lift(raw.chunks(), LIFT_RUN, spool)
     if lifted is None:
         return parse(raw.read(), limits)
