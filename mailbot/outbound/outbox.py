@@ -160,7 +160,7 @@ class SmtpTransport:
         self.timeout = timeout
         self.tls_context = tls_context
         self.keep_seconds = keep_seconds
-        self._held = threading.local()   # .loop, .client, .used (monotonic): this thread's own
+        self._held = threading.local()   # this thread's own: .loop, .client, .used (monotonic), .recorder
 
     def send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
         held = self._held
