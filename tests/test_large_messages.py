@@ -257,12 +257,19 @@ def test_lifting_in_memory_is_lifting_from_a_spool(tmp_path):
     b"QUJD\nQUJD\r",                                 # ... or with a carriage return only
     b"QUJD" * 16384,                                 # a last line exactly at the limit, without its line end
     b"QUJD" * 16384 + b"Q",                          # ... and one byte over
+    (b"QUJD" * 19 + b"\n") * 300 + b"QUI=\n" + b"QUJD" * 16384 + b"\n",   # a run lifted beside a line over the limit
 ])
-def test_lifting_in_memory_at_the_edges_of_a_run(body, tmp_path):
+def test_lifting_in_memory_at_the_edges_of_a_run(body, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # a spool file made anywhere shows below
     raw = (b"From: a@b.vn\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\n"
            b"Content-Transfer-Encoding: base64\r\n\r\n" + body)
     for min_run in (4, 8, 1 << 16):
         _same_lifting(raw, min_run, tmp_path)
+    # Through parse_raw: the same message, and where the slow way lifted into spool files, none is left.
+    same(parse_raw(RawMessage(raw), DEFAULT_LIMITS, tmp_path), parse(raw))
+    assert not list(tmp_path.iterdir())
 
 
 def test_an_ordinary_message_is_read_through_its_lifted_runs_as_it_came(monkeypatch):

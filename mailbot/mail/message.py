@@ -561,26 +561,21 @@ def parse_raw(raw: RawMessage, limits: LimitSettings = DEFAULT_LIMITS, spool: Pa
     `lift` first: the parser reads a skeleton with each long base64 run (an attachment's body) replaced by a
     token, and a part whose whole body is a token gets the run's bytes, decoded once in chunks; the same bytes
     the parser would have decoded. Where a token stands anywhere else, the message is parsed as it came."""
-    if raw.size <= limits.large_message_bytes:
-        data = raw.read()
+    data = raw.read() if raw.size <= limits.large_message_bytes else None
+    if data is None:
+        lifted = lift(raw.chunks(), LIFT_RUN, spool)
+    else:
         # An ordinary message's photo and documents are most of its lines; the parser reads each line in Python,
         # so their runs are lifted out first, in memory (issue 13).
-        lifted = lift_bytes(data, MEMORY_LIFT_RUN) if len(data) >= MEMORY_LIFT_FROM else None
-        if lifted is None:
-            return parse(data, limits)
-        try:
-            return parse(lifted.skeleton, limits, _Runs(lifted))
-        except _Misread:
-            return parse(data, limits)
-    lifted = lift(raw.chunks(), LIFT_RUN, spool)
+        lifted = lift_bytes(data, MEMORY_LIFT_RUN, spool) if len(data) >= MEMORY_LIFT_FROM else None
     if lifted is None:
-        return parse(raw.read(), limits)
+        return parse(raw.read() if data is None else data, limits)
     try:
         return parse(lifted.skeleton, limits, _Runs(lifted))
     except _Misread:
-        return parse(raw.read(), limits)
+        return parse(raw.read() if data is None else data, limits)
     finally:
-        lifted.discard()
+        lifted.discard()   # spool files, where the runs are in them
 
 
 def parse(raw: bytes, limits: LimitSettings = DEFAULT_LIMITS, runs: _Runs | None = None) -> ParsedMessage:

@@ -252,7 +252,7 @@ _RUN = re.compile(rb"(?m)^(?:[A-Za-z0-9+/]{1,%d}\r*(?:\n|\Z))+(?:[A-Za-z0-9+/]{0
                   % (LINE_MAX, LINE_MAX))
 
 
-def lift_bytes(raw: bytes, min_run: int) -> Lifted | None:
+def lift_bytes(raw: bytes, min_run: int, spool: Path | None = None) -> Lifted | None:
     """`lift` for a message held in memory, its runs decoded in memory: the same skeleton and the same decoded
     runs (tests/test_large_messages.py compares the two over the corpus), at C speed rather than a line at a
     time. Used for ordinary messages, whose photos and documents are most of their lines (issue 13)."""
@@ -268,7 +268,7 @@ def lift_bytes(raw: bytes, min_run: int) -> Lifted | None:
         if len(chars) < min_run:
             continue
         if len(run) > LINE_MAX and _over_long(run):
-            return lift(iter((raw,)), min_run)   # a line at the length limit: decided the slow, exact way
+            return lift(iter((raw,)), min_run, spool)   # a line at the length limit: decided the slow, exact way
         if len(chars) % 4:
             return None   # not whole base64: it would decode otherwise (see `lift`)
         token = f"mailbotlift{nonce}n{len(runs)}"
@@ -280,7 +280,6 @@ def lift_bytes(raw: bytes, min_run: int) -> Lifted | None:
         return None
     out.append(raw[kept:])
     return Lifted(b"".join(out), nonce, runs)
-
 
 
 def _over_long(run: bytes) -> bool:

@@ -115,7 +115,8 @@ OnResult = Callable[[Outgoing, Attempt], bool]
 
 class Transport(Protocol):
     def send(self, messages: Sequence[Outgoing], sender: str, on_result: OnResult) -> None:
-        """Send each message in turn, calling `on_result` after each one before the next."""
+        """Send each message in turn, calling `on_result` for each one before the next is accepted by the
+        server (SmtpTransport calls it from its recorder thread while the next one is on its way)."""
 
     def close(self) -> None:
         """End what the calling thread keeps open between sends (an SMTP connection)."""
@@ -299,9 +300,9 @@ class SmtpTransport:
             if len(refused) == len(m.recipients):
                 await _reset(client)
                 return Attempt(refused=refused), False
-            started = await client.execute_command(b"DATA")
-            if started.code != 354:
-                raise aiosmtplib.SMTPDataError(started.code, started.message)
+            reply = await client.execute_command(b"DATA")
+            if reply.code != 354:
+                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
             if client.protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("Connection lost")
             client.protocol.write(wire(m.raw))
